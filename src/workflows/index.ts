@@ -1,0 +1,5 @@
+/**
+ * Workflow entry points, bundled by the worker. Workflow code imports domain, plan types, @temporalio/workflow and
+ * activities as types only (enforced by eslint).
+ */
+export { skeletonRollout } from './skeleton-rollout';
