@@ -1,0 +1,276 @@
+/**
+ * Loading a plan: YAML (or JSON) text → schema validation → cross-field checks → a typed {@link Plan}, or a list of
+ * {@link PlanIssue}s that each name the file, the line, the path in the plan and what was expected.
+ *
+ * Never throws for a bad plan: every problem is returned as an issue. (Reading the file can still fail with the
+ * usual file-system errors, reported by the caller.)
+ */
+import { readFile } from 'node:fs/promises';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import type { z } from 'zod';
+import { Plan } from './schema';
+import { checkPlan } from './validate';
+
+/** One problem with a plan. */
+export interface PlanIssue {
+  file: string;
+  /** 1-based line, when the problem can be placed in the text. */
+  line?: number;
+  /** Path in the plan, rendered like `phases[2].gates[0].window`. */
+  path: string;
+  message: string;
+}
+
+export type PlanLoadResult = { ok: true; plan: Plan; file: string } | { ok: false; issues: PlanIssue[]; file: string };
+
+/** Reads and validates a plan file. */
+export async function loadPlanFile(file: string): Promise<PlanLoadResult> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    return { ok: false, file, issues: [{ file, path: '', message: `cannot read the plan: ${(err as Error).message}` }] };
+  }
+  return parsePlanText(text, file);
+}
+
+/** Validates plan text; `file` is only used in issues. */
+export function parsePlanText(text: string, file = '<plan>'): PlanLoadResult {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const lineAt = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line);
+
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      file,
+      issues: doc.errors.map((e) => ({
+        file,
+        line: lineAt(e.pos[0]),
+        path: '',
+        message: `not valid YAML: ${e.message.split('\n')[0]}`,
+      })),
+    };
+  }
+  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    return { ok: false, file, issues: [{ file, line: 1, path: '', message: 'expected a plan: a mapping with apiVersion, id, name, target, providers and phases' }] };
+  }
+
+  const parsed = Plan.safeParse(data);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      file,
+      issues: byLine(parsed.error.issues.map((issue) => {
+        const path = issue.path as PathKey[];
+        const keyed = issue.code === 'unrecognized_keys' ? [...path, issue.keys[0] ?? ''] : path;
+        return {
+          file,
+          line: lineAt(offsetOf(doc, keyed, issue.code === 'unrecognized_keys')),
+          path: renderPath(keyed),
+          message: describeIssue(issue, valueAt(data, path), path),
+        };
+      })),
+    };
+  }
+
+  const problems = checkPlan(parsed.data);
+  if (problems.length > 0) {
+    return {
+      ok: false,
+      file,
+      issues: byLine(problems.map((p) => ({ file, line: lineAt(offsetOf(doc, p.path, false)), path: renderPath(p.path), message: p.message }))),
+    };
+  }
+  return { ok: true, plan: parsed.data, file };
+}
+
+function byLine(issues: PlanIssue[]): PlanIssue[] {
+  return issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+}
+
+/** `plans/x.yaml:14 phases[2].gates[0].window: expected …` */
+export function formatIssue(issue: PlanIssue): string {
+  const where = issue.line === undefined ? issue.file : `${issue.file}:${issue.line}`;
+  return issue.path ? `${where} ${issue.path}: ${issue.message}` : `${where} ${issue.message}`;
+}
+
+type PathKey = string | number;
+
+/** `['phases', 2, 'gates', 0, 'window']` → `phases[2].gates[0].window` */
+export function renderPath(path: readonly PathKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out === '' ? key : `.${key}`;
+  }
+  return out;
+}
+
+/** The text offset of the node at `path`, or of the nearest ancestor that exists (a missing field). */
+function offsetOf(doc: Document, path: readonly PathKey[], wantKey: boolean): number | undefined {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const prefix = path.slice(0, depth);
+    if (wantKey && depth === path.length && depth > 0) {
+      const parent = depth === 1 ? doc.contents : doc.getIn(prefix.slice(0, -1), true);
+      if (isMap(parent)) {
+        const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === prefix[prefix.length - 1]);
+        const range = (pair?.key as YamlNode | undefined)?.range;
+        if (range) return range[0];
+      }
+      continue;
+    }
+    const node = (depth === 0 ? doc.contents : doc.getIn(prefix, true)) as YamlNode | null | undefined;
+    if (node && (isMap(node) || isSeq(node) || isScalar(node)) && node.range) return node.range[0];
+  }
+  return undefined;
+}
+
+function valueAt(data: unknown, path: readonly PathKey[]): unknown {
+  let current: unknown = data;
+  for (const key of path) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<PathKey, unknown>)[key];
+  }
+  return current;
+}
+
+function got(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  const text = JSON.stringify(value);
+  return text.length > 60 ? `${text.slice(0, 57)}…` : text;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, value: unknown, path: readonly PathKey[]): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return value === undefined ? `required: expected ${issue.expected}` : `expected ${issue.expected}, got ${got(value)}`;
+    case 'unrecognized_keys': {
+      const key = issue.keys[0] ?? '';
+      const known = knownKeysAt(path);
+      const suggestion = closest(key, known);
+      return `unknown field "${key}"${suggestion ? ` — did you mean "${suggestion}"?` : known.length ? ` (expected one of ${known.join(', ')})` : ''}`;
+    }
+    case 'invalid_value':
+      return `expected ${issue.values.map((v) => JSON.stringify(v)).join(' | ')}, got ${got(value)}`;
+    case 'invalid_union': {
+      if ('discriminator' in issue && typeof issue.discriminator === 'string') {
+        const options = discriminatorOptions(path.slice(0, -1), issue.discriminator);
+        return `expected ${issue.discriminator} to be one of ${options.join(', ')}, got ${got(value)}`;
+      }
+      const inner = issue.errors.flat()[0];
+      return inner ? `does not match any allowed form: ${inner.message}` : `does not match any allowed form, got ${got(value)}`;
+    }
+    case 'too_small':
+      if (issue.origin === 'array') return `expected at least ${String(issue.minimum)} item(s), got ${Array.isArray(value) ? value.length : got(value)}`;
+      if (issue.origin === 'string') return `must not be empty`;
+      return `${issue.message === 'Invalid input' ? `expected at least ${String(issue.minimum)}` : lowerFirst(issue.message)}, got ${got(value)}`;
+    case 'too_big':
+      return `${lowerFirst(issue.message)}, got ${got(value)}`;
+    default:
+      return `${lowerFirst(issue.message)}, got ${got(value)}`;
+  }
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}
+
+// --- schema walking, for helpful messages --------------------------------------------------------------------
+
+type AnySchema = z.core.$ZodType;
+
+function defOf(schema: AnySchema): Record<string, unknown> & { type: string } {
+  return (schema as unknown as { _zod: { def: Record<string, unknown> & { type: string } } })._zod.def;
+}
+
+function unwrap(schema: AnySchema): AnySchema {
+  let current = schema;
+  for (;;) {
+    const def = defOf(current);
+    if ((def.type === 'optional' || def.type === 'default' || def.type === 'nullable' || def.type === 'prefault') && def.innerType) {
+      current = def.innerType as AnySchema;
+    } else if (def.type === 'pipe' && def.in) {
+      current = def.in as AnySchema;
+    } else {
+      return current;
+    }
+  }
+}
+
+/** The schemas that could sit at `path` (several when a union is not yet resolved). */
+function schemasAt(path: readonly PathKey[]): AnySchema[] {
+  let current: AnySchema[] = [Plan];
+  for (const key of path) {
+    const next: AnySchema[] = [];
+    for (const candidate of current.flatMap(expandUnions)) {
+      const def = defOf(candidate);
+      if (def.type === 'object' && typeof key === 'string') {
+        const child = (def.shape as Record<string, AnySchema>)[key];
+        if (child) next.push(unwrap(child));
+      } else if (def.type === 'array') {
+        next.push(unwrap(def.element as AnySchema));
+      } else if (def.type === 'record') {
+        next.push(unwrap(def.valueType as AnySchema));
+      }
+    }
+    current = next;
+  }
+  return current.flatMap(expandUnions);
+}
+
+function expandUnions(schema: AnySchema): AnySchema[] {
+  const s = unwrap(schema);
+  const def = defOf(s);
+  return def.type === 'union' ? (def.options as AnySchema[]).flatMap(expandUnions) : [s];
+}
+
+function knownKeysAt(path: readonly PathKey[]): string[] {
+  const keys = new Set<string>();
+  for (const schema of schemasAt(path)) {
+    const def = defOf(schema);
+    if (def.type === 'object') Object.keys(def.shape as object).forEach((k) => keys.add(k));
+  }
+  return [...keys];
+}
+
+function discriminatorOptions(path: readonly PathKey[], discriminator: string): string[] {
+  const options: string[] = [];
+  for (const schema of schemasAt(path)) {
+    const def = defOf(schema);
+    if (def.type !== 'object') continue;
+    const field = (def.shape as Record<string, AnySchema>)[discriminator];
+    if (!field) continue;
+    const fieldDef = defOf(unwrap(field));
+    if (fieldDef.type === 'literal') options.push(...(fieldDef.values as unknown[]).map(String));
+  }
+  return options;
+}
+
+function closest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const candidate of candidates) {
+    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0] ?? 0;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const saved = row[j] ?? 0;
+      row[j] = Math.min((row[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = saved;
+    }
+  }
+  return row[b.length] ?? 0;
+}
