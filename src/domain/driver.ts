@@ -1,0 +1,67 @@
+/**
+ * The one interpreter of machine commands, shared by the workflow and the simulator so both carry out commands in
+ * the same order and feed back the same events: feed an event, carry out the commands it produced through
+ * {@link Effects}, feed their results back (observations, task and check results), until nothing is left.
+ * Timers (the `wake` command) stay with the caller: a durable timer in the workflow, a virtual clock in the simulator.
+ */
+import { apply } from './machine';
+import type { Plan } from '../plan/schema';
+import type { MetricReading, RolloutCommand, RolloutEvent, RolloutState } from './types';
+
+type Command<T extends RolloutCommand['type']> = Extract<RolloutCommand, { type: T }>;
+
+/** The side effects a rollout needs; implemented with activities (workflow) or a scenario (simulator). */
+export interface Effects {
+  setFlags(command: Command<'set-flags'>): Promise<void>;
+  setConfig(command: Command<'set-config'>): Promise<void>;
+  observe(command: Command<'observe'>): Promise<{ metrics: Record<string, MetricReading>; flags?: Record<string, string | number | boolean | undefined> }>;
+  runTask(command: Command<'run-task'>): Promise<{ ok: boolean; detail?: string }>;
+  runCheck(command: Command<'run-check'>): Promise<{ ok: boolean; detail?: string }>;
+  notify(command: Command<'notify'>): Promise<void>;
+  log?(command: Command<'log'>): Promise<void>;
+}
+
+/**
+ * Applies `event` and everything it leads to. Feedback events are stamped with the time of the event that caused
+ * them, so decisions do not depend on how long a side effect took.
+ */
+export async function feed(plan: Plan, state: RolloutState, event: RolloutEvent, effects: Effects): Promise<void> {
+  const queue: RolloutEvent[] = [event];
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+    const at = Math.max(state.now, next.at);
+    const commands = apply(plan, state, next);
+    for (const command of commands) {
+      switch (command.type) {
+        case 'set-flags':
+          await effects.setFlags(command);
+          break;
+        case 'set-config':
+          await effects.setConfig(command);
+          break;
+        case 'observe': {
+          const observed = await effects.observe(command);
+          queue.push({ type: 'observation', at, metrics: observed.metrics, flags: observed.flags });
+          break;
+        }
+        case 'run-task': {
+          const result = await effects.runTask(command);
+          queue.push({ type: 'task-result', at, task: command.task, scope: command.scope, ok: result.ok, detail: result.detail });
+          break;
+        }
+        case 'run-check': {
+          const result = await effects.runCheck(command);
+          queue.push({ type: 'check-result', at, check: command.check, ok: result.ok, detail: result.detail });
+          break;
+        }
+        case 'notify':
+          await effects.notify(command);
+          break;
+        case 'log':
+          await effects.log?.(command);
+          break;
+        case 'wake':
+          break;
+      }
+    }
+  }
+}

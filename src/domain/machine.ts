@@ -1,0 +1,1301 @@
+/**
+ * The rollout machine: every decision of a rollout, as a pure function `(plan, state, event) → (state, commands)`.
+ * No I/O, no clock, no Temporal. The workflow, the simulator and the tests all drive this machine.
+ *
+ * Lifecycle: preconditions and tokens → phases in order (enter: entry checks, approvals, budgets; stay: minimum
+ * duration or end of day, gates, `until` checks, exit approvals, required tasks) → re-freeze → stabilization →
+ * success criteria → completed. Triggers can hold, pause, revert a phase, roll back or kill at any time; operators
+ * can pause, resume, promote, force-promote, abort, roll back or kill.
+ */
+import type { CheckDef, ConditionDef, PhaseDef, Plan, TaskDef, TriggerDef } from '../plan/schema';
+import { endOfDayReached, insideWindows, nextDailyAt, nextWindowOpening } from './calendar';
+import { checkKey, evaluateCondition, metricsOf, validApprovers, type Verdict } from './conditions';
+import { formatDuration, tryParseDuration } from './duration';
+import { newTrack, updateTrack, type Polarity } from './sustain';
+import type {
+  Compensation,
+  DecisionAction,
+  MessageEvent,
+  MetricReading,
+  Millis,
+  NotificationEvent,
+  Outcome,
+  RolloutCommand,
+  RolloutEvent,
+  RolloutResult,
+  RolloutState,
+  RolloutStatus,
+} from './types';
+
+const ms = (text: string | undefined): number | undefined => (text === undefined ? undefined : tryParseDuration(text));
+const MAX_PROCESSED_IDS = 2_000;
+const MAX_HISTORY = 500;
+const TERMINAL: RolloutStatus[] = ['completed', 'rolled_back', 'aborted', 'killed'];
+const SEVERITY: Record<TriggerDef['action'], number> = { kill: 6, rollback: 5, 'revert-phase': 4, hold: 3, pause: 2, alert: 1 };
+
+/** A fresh state; the first event must be `start`. */
+export function initialState(at: Millis): RolloutState {
+  return {
+    status: 'pending',
+    startedAt: at,
+    now: at,
+    phaseIndex: -1,
+    phaseEnteredAt: at,
+    percent: 0,
+    stage: 'ramp',
+    waitingFor: [],
+    approvals: [],
+    attestations: {},
+    reported: {},
+    tokensConsumed: {},
+    incidents: [],
+    alerts: {},
+    spend: {},
+    taskRuns: {},
+    checkResults: {},
+    tracks: {},
+    latest: {},
+    history: {},
+    lastEventAt: {},
+    baselines: {},
+    flagValues: {},
+    consecutiveSourceErrors: 0,
+    compensations: [],
+    notified: {},
+    opsLog: [],
+    processedIds: [],
+  };
+}
+
+/** Pure step: returns a new state and the commands to carry out. */
+export function step(plan: Plan, state: RolloutState, event: RolloutEvent): { state: RolloutState; commands: RolloutCommand[] } {
+  const next = structuredClone(state);
+  const commands = apply(plan, next, event);
+  return { state: next, commands };
+}
+
+/**
+ * The same as {@link step}, updating `state` in place: the hot path of the workflow and the simulator, which own
+ * their state. Deterministic for the same inputs.
+ */
+export function apply(plan: Plan, state: RolloutState, event: RolloutEvent): RolloutCommand[] {
+  return new Run(plan, state).handle(event);
+}
+
+/** True once the rollout reached an outcome. */
+export function isFinished(state: RolloutState): boolean {
+  return TERMINAL.includes(state.status);
+}
+
+/**
+ * Why `event` would be refused, or undefined if it is acceptable. Update validators call this to reject with a
+ * reason before anything is written to history; signals that fail it are logged as refused.
+ */
+export function refusal(plan: Plan, state: RolloutState, event: MessageEvent): string | undefined {
+  return new Run(plan, state).refusal(event);
+}
+
+/** The result of a rollout: outcome, final traffic, every decision and the full ops log. */
+export function resultOf(plan: Plan, state: RolloutState): RolloutResult {
+  return {
+    outcome: state.outcome ?? (state.status === 'holding' || state.status === 'waiting' || state.status === 'paused' ? 'held' : 'held'),
+    finalPercent: state.percent,
+    phase: phaseName(plan, state.phaseIndex),
+    decisions: state.opsLog.map(({ at, phase, action, reason }) => ({ at, phase, action, reason })),
+    opsLog: state.opsLog,
+    rollbackVerified: state.rollback?.verified,
+    successCriteria: state.successCriteria,
+  };
+}
+
+function phaseName(plan: Plan, index: number): string {
+  return index < 0 ? 'before-start' : (plan.phases[index]?.name ?? 'unknown');
+}
+
+/** Shared gates that apply to `phase`, then its own. */
+export function gatesOf(plan: Plan, phase: PhaseDef): Array<{ key: string; check: CheckDef }> {
+  const shared = plan.gates.filter((g) => !phase.useGates || phase.useGates.includes(g.name));
+  return [
+    ...shared.map((check) => ({ key: `gate:${phase.name}:${check.name}`, check })),
+    ...(phase.gates ?? []).map((check) => ({ key: `gate:${phase.name}:${check.name}`, check })),
+  ];
+}
+
+/** Rollout-wide triggers, then the phase's own. */
+export function triggersOf(plan: Plan, phase: PhaseDef | undefined): Array<{ key: string; trigger: TriggerDef }> {
+  return [
+    ...plan.triggers.map((trigger) => ({ key: `trigger:${trigger.name}`, trigger })),
+    ...(phase?.triggers ?? []).map((trigger) => ({ key: `trigger:${phase?.name}:${trigger.name}`, trigger })),
+  ];
+}
+
+/** One application of the machine to one event. */
+class Run {
+  private readonly commands: RolloutCommand[] = [];
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly s: RolloutState,
+  ) {}
+
+  private get phase(): PhaseDef | undefined {
+    return this.plan.phases[this.s.phaseIndex];
+  }
+
+  handle(event: RolloutEvent): RolloutCommand[] {
+    const s = this.s;
+    if ('id' in event) {
+      if (s.processedIds.includes(event.id)) return [];
+      s.processedIds.push(event.id);
+      if (s.processedIds.length > MAX_PROCESSED_IDS) s.processedIds.splice(0, s.processedIds.length - MAX_PROCESSED_IDS);
+    }
+    s.now = Math.max(s.now, event.at);
+    if (isFinished(s)) {
+      if ('id' in event) this.log('refuse', `${describeEvent(event)} refused: the rollout already finished (${s.outcome})`, actorOf(event));
+      return this.commands;
+    }
+    if ('id' in event) {
+      const why = this.refusal(event);
+      if (why) {
+        this.log('refuse', `${describeEvent(event)} refused: ${why}`, actorOf(event));
+        return this.commands;
+      }
+    }
+
+    switch (event.type) {
+      case 'start':
+        this.start();
+        break;
+      case 'tick':
+        this.tick();
+        break;
+      case 'observation':
+        this.observe(event);
+        break;
+      case 'approval':
+        this.approval(event);
+        break;
+      case 'attestation':
+        s.attestations[event.check] = { by: event.by, at: event.at };
+        this.log('attest', `${event.check} attested by ${event.by}${event.note ? `: ${event.note}` : ''}`, event.by);
+        break;
+      case 'report-value':
+        s.reported[event.name] = event.value;
+        this.log('report', `${event.name} = ${String(event.value)} reported by ${event.by}`, event.by);
+        break;
+      case 'consume-token':
+        s.tokensConsumed[event.token] = { by: event.by, at: event.at };
+        this.log('consume-token', `token ${event.token} consumed by ${event.by} (${event.role}); its conditions all hold`, event.by);
+        this.notify('token-consumed', `Token ${event.token} consumed by ${event.by}`);
+        break;
+      case 'incident':
+        this.incident(event);
+        break;
+      case 'alert':
+        if (event.status === 'firing') s.alerts[`${event.alert}|${event.id}`] = { labels: event.labels ?? {}, since: event.at };
+        else for (const key of Object.keys(s.alerts)) if (key.startsWith(`${event.alert}|`)) delete s.alerts[key];
+        this.log('incident', `alert ${event.alert} ${event.status}`);
+        break;
+      case 'spend':
+        s.spend[event.budget] = event.total;
+        break;
+      case 'operator':
+        this.operator(event);
+        break;
+      case 'task-result':
+        this.taskResult(event);
+        break;
+      case 'check-result':
+        s.checkResults[event.check] = { at: event.at, ok: event.ok, detail: event.detail };
+        break;
+    }
+
+    if (event.type !== 'observation' && event.type !== 'tick') this.evaluateEventTriggers();
+    this.progress();
+    this.schedule();
+    return this.commands;
+  }
+
+  // --- validation -----------------------------------------------------------------------------------------------
+
+  refusal(event: MessageEvent): string | undefined {
+    const { plan, s } = this;
+    if (isFinished(s)) return `the rollout already finished (${s.outcome})`;
+    switch (event.type) {
+      case 'approval': {
+        const role = plan.roles[event.role];
+        if (!role) return `unknown role "${event.role}"; this plan's roles are ${Object.keys(plan.roles).join(', ') || 'none'}`;
+        if (!role.members.includes(event.by)) return `${event.by} does not hold the role ${event.role}`;
+        const subject = event.subject ?? this.pendingSubjectFor(event.role);
+        if (!subject) return `nothing from here on waits for an approval by ${event.role}`;
+        if (subject.startsWith('phase:')) {
+          const name = subject.slice('phase:'.length);
+          const index = plan.phases.findIndex((p) => p.name === name);
+          if (index < 0) return `unknown phase "${name}"`;
+          if (index < this.s.phaseIndex) return `wrong phase: phase ${name} is already past (the rollout is in ${phaseName(plan, s.phaseIndex)})`;
+          const requirement = plan.phases[index]?.approvals?.find((a) => a.role === event.role);
+          if (!requirement) return `phase ${name} needs no approval by ${event.role}`;
+          if ((requirement.signatureRequired ?? role.signatureRequired) && !event.verified) {
+            return `an approval by ${event.role} must carry a valid signature`;
+          }
+        } else if (role.signatureRequired && !event.verified) {
+          return `an approval by ${event.role} must carry a valid signature`;
+        }
+        if (subject === 'hold' && (!s.hold || (s.hold.decidedBy && !s.hold.decidedBy.includes(event.role)))) {
+          return s.hold ? `the hold is decided by ${s.hold.decidedBy?.join(' or ')}, not ${event.role}` : 'nothing is on hold';
+        }
+        return undefined;
+      }
+      case 'consume-token': {
+        const token = plan.tokens.find((t) => t.id === event.token);
+        if (!token) return `unknown token "${event.token}"`;
+        if (s.tokensConsumed[token.id]) return `token ${token.id} was already consumed by ${s.tokensConsumed[token.id]?.by}`;
+        if (event.role !== token.role) return `token ${token.id} must be consumed by the ${token.role} role, not ${event.role}`;
+        if (!plan.roles[token.role]?.members.includes(event.by)) return `${event.by} does not hold the role ${token.role}`;
+        if (plan.roles[token.role]?.signatureRequired && !event.verified) return `consuming ${token.id} needs a valid ${token.role} signature`;
+        const unmet = this.unmetChecks(token.requires);
+        if (unmet.length > 0) return `its conditions do not hold: ${unmet.join('; ')} — HOLD`;
+        return undefined;
+      }
+      case 'attestation': {
+        const cond = this.allConditions().find((c) => c.kind === 'attestation' && c.check === event.check);
+        if (!cond || cond.kind !== 'attestation') return `no check "${event.check}" in this plan takes an attestation`;
+        if (cond.role && !plan.roles[cond.role]?.members.includes(event.by)) return `${event.check} must be attested by the ${cond.role} role`;
+        return undefined;
+      }
+      case 'report-value': {
+        const known = this.allConditions().some((c) => c.kind === 'value' && c.from === 'reported' && c.name === event.name);
+        return known ? undefined : `no condition in this plan reads a reported value "${event.name}"`;
+      }
+      case 'operator':
+        return this.operatorRefusal(event);
+      case 'spend':
+        return plan.budgets.some((b) => b.name === event.budget) ? undefined : `unknown budget "${event.budget}"`;
+      default:
+        return undefined;
+    }
+  }
+
+  private operatorRefusal(event: Extract<RolloutEvent, { type: 'operator' }>): string | undefined {
+    const { plan, s } = this;
+    const operators = plan.controls.operators;
+    if (operators && event.command !== 'force-promote' && !(event.role && operators.includes(event.role))) {
+      return `${event.command} needs one of the roles ${operators.join(', ')}`;
+    }
+    if (event.role && plan.roles[event.role] && !plan.roles[event.role]?.members.includes(event.by)) {
+      return `${event.by} does not hold the role ${event.role}`;
+    }
+    switch (event.command) {
+      case 'resume':
+        return s.status === 'paused' || s.status === 'holding' ? undefined : `there is nothing to resume: the rollout is ${s.status}`;
+      case 'pause':
+        return s.status === 'paused' ? 'the rollout is already paused' : undefined;
+      case 'promote':
+        if (s.status === 'rolling-back') return 'the rollout is rolling back';
+        return s.phaseIndex >= plan.phases.length - 1 ? 'the rollout is already in its last phase' : undefined;
+      case 'force-promote': {
+        if (!event.reason) return 'promote --force needs a reason';
+        const roles = plan.controls.forcePromote?.roles;
+        if (roles && !(event.role && roles.includes(event.role))) return `promote --force needs one of the roles ${roles.join(', ')}`;
+        if (s.status === 'rolling-back') return 'the rollout is rolling back';
+        return s.phaseIndex >= plan.phases.length - 1 ? 'the rollout is already at its last phase' : undefined;
+      }
+      case 'abort':
+      case 'rollback':
+        if (!event.reason) return `${event.command} needs a reason`;
+        return s.status === 'rolling-back' ? 'the rollout is already rolling back' : undefined;
+      case 'kill':
+        return undefined;
+    }
+  }
+
+  /** Which approval subject an approval by `role` without an explicit subject is for. */
+  private pendingSubjectFor(role: string): string | undefined {
+    const { plan, s } = this;
+    if (s.hold?.decidedBy?.includes(role)) return 'hold';
+    for (const b of plan.budgets) {
+      if (b.cosign?.role === role && (s.spend[b.name] ?? 0) > (b.cosign.above ?? b.limit)) return `budget:${b.name}`;
+    }
+    for (let i = Math.max(0, s.phaseIndex); i < plan.phases.length; i++) {
+      const p = plan.phases[i];
+      const wanted = p?.approvals?.find((a) => a.role === role && (i > s.phaseIndex || a.at === 'exit'));
+      if (p && wanted) return `phase:${p.name}`;
+    }
+    if (this.allConditions().some((c) => c.kind === 'approval' && c.role === role)) return `check:${role}`;
+    return undefined;
+  }
+
+  // --- events ---------------------------------------------------------------------------------------------------
+
+  private start(): void {
+    const { plan, s } = this;
+    s.status = 'waiting';
+    this.log('start', `rollout of ${plan.target.flags.join(', ')} in ${plan.target.environment} started: ${plan.phases.length} phases, ${plan.phases.map((p) => `${p.percent}%`).join(' → ')}`);
+    this.notify('started', `Rollout ${plan.name} started`);
+    // Establish baselines before any traffic moves.
+    const metrics = this.metricsFor(this.allConditions());
+    if (metrics.length > 0) this.emitObserve(metrics);
+    this.runChecks(plan.preconditions);
+  }
+
+  private tick(): void {
+    const s = this.s;
+    if (s.nextObservationAt !== undefined && s.now >= s.nextObservationAt) {
+      const metrics = this.metricsFor(this.activeMetricConditions().map((a) => a.cond));
+      if (metrics.length > 0 || this.flagReads().length > 0) this.emitObserve(metrics);
+      else s.nextObservationAt = undefined;
+    }
+    this.runDueTasks();
+  }
+
+  private emitObserve(metrics: string[]): void {
+    const interval = ms(this.plan.analysis.interval) ?? 30_000;
+    this.s.nextObservationAt = this.s.now + interval;
+    this.commands.push({ type: 'observe', metrics, flags: this.flagReads() });
+  }
+
+  private observe(event: Extract<RolloutEvent, { type: 'observation' }>): void {
+    const s = this.s;
+    const at = event.at;
+    let errors = 0;
+    for (const [metric, r] of Object.entries(event.metrics)) {
+      if (r.status === 'error') errors++;
+      if (r.status !== 'ok' || !Number.isFinite(r.value)) continue;
+      s.latest[metric] = { value: r.value, at, samples: r.samples };
+      if (this.anomalyMetrics().has(metric)) {
+        const h = (s.history[metric] ??= []);
+        h.push([at, r.value]);
+        if (h.length > MAX_HISTORY) h.splice(0, h.length - MAX_HISTORY);
+      }
+      if (r.value > 0) s.lastEventAt[metric] = at;
+      if (s.phaseIndex < 0 || (this.phase?.percent ?? 0) === 0) s.baselines[`before-rollout:${metric}`] ??= r.value;
+    }
+    Object.assign(s.flagValues, event.flags ?? {});
+    s.consecutiveSourceErrors = errors > 0 ? s.consecutiveSourceErrors + 1 : 0;
+
+    // Fold this observation into every active metric condition.
+    for (const { key, cond, polarity } of this.activeMetricConditions()) {
+      const verdict = this.evaluate(cond, event.metrics);
+      updateTrack((s.tracks[key] ??= newTrack()), cond, verdict.result, verdict.detail, at, polarity);
+    }
+    if (errors > 0) this.sourceErrors(event);
+    this.evaluateTriggers(event.metrics);
+    this.inconclusiveLimits();
+    if (s.status === 'rolling-back') this.verifyRollback();
+  }
+
+  private approval(event: Extract<RolloutEvent, { type: 'approval' }>): void {
+    const { s } = this;
+    const subject = event.subject ?? this.pendingSubjectFor(event.role) ?? 'unknown';
+    s.approvals.push({
+      id: event.id,
+      role: event.role,
+      by: event.by,
+      subject,
+      decision: event.decision,
+      at: event.at,
+      reason: event.reason,
+      verified: event.verified ?? false,
+    });
+    const what = subject === 'hold' ? 'the hold' : subject.replace(/^phase:/, 'phase ').replace(/^budget:/, 'budget ');
+    const signed = event.verified ? ' (signature verified)' : '';
+    this.log(event.decision === 'approve' ? 'approve' : 'reject', `${event.role} ${event.by} ${event.decision === 'approve' ? 'approved' : 'rejected'} ${what}${signed}${event.reason ? `: ${event.reason}` : ''}`, event.by);
+    this.notify('approval-received', `${event.role} ${event.by} ${event.decision}d ${what}`);
+    if (subject === 'hold') {
+      if (event.decision === 'approve') this.resume(`${event.role} ${event.by} decided to resume${event.reason ? `: ${event.reason}` : ''}`, event.by);
+      else this.startRollback(`${event.role} ${event.by} decided to roll back${event.reason ? `: ${event.reason}` : ''}`, 'rolled_back', event.by);
+    }
+  }
+
+  private incident(event: Extract<RolloutEvent, { type: 'incident' }>): void {
+    const s = this.s;
+    const existing = s.incidents.find((i) => i.id === event.id);
+    if (existing) existing.status = event.status ?? existing.status;
+    else s.incidents.push({ id: event.id, severity: event.severity, title: event.title, at: event.at, status: event.status ?? 'open' });
+    this.log('incident', `incident ${event.severity}: ${event.title}${event.status === 'resolved' ? ' (resolved)' : ''}`);
+  }
+
+  private operator(event: Extract<RolloutEvent, { type: 'operator' }>): void {
+    const s = this.s;
+    const who = `${event.by}${event.role ? ` (${event.role})` : ''}`;
+    const why = event.reason ? `: ${event.reason}` : '';
+    switch (event.command) {
+      case 'pause':
+        s.pause = { by: event.by, reason: event.reason ?? 'paused by operator', since: s.now };
+        this.setStatus('paused');
+        this.log('pause', `paused by ${who}${why}`, event.by);
+        this.notify('paused', `Rollout paused by ${who}${why}`);
+        break;
+      case 'resume':
+        this.resume(`resumed by ${who}${why}`, event.by);
+        break;
+      case 'abort':
+        this.startRollback(`aborted by ${who}${why}`, 'aborted', event.by);
+        break;
+      case 'rollback':
+        this.startRollback(`rollback requested by ${who}${why}`, 'rolled_back', event.by);
+        break;
+      case 'promote':
+        this.log('promote', `promoted by ${who}${why}: the minimum duration and gates of ${phaseName(this.plan, s.phaseIndex)} are waived`, event.by);
+        this.enterNext({ promotedBy: who });
+        break;
+      case 'force-promote':
+        this.log('force-promote', `promote --force by ${who}${why}: skipping to ${this.plan.phases[this.plan.phases.length - 1]?.percent}%, bypassing gates and approvals`, event.by);
+        this.forcePromote(who);
+        break;
+      case 'kill':
+        this.kill(`kill switch by ${who}${why}`, event.by);
+        break;
+    }
+  }
+
+  private taskResult(event: Extract<RolloutEvent, { type: 'task-result' }>): void {
+    const s = this.s;
+    const key = `${event.scope}:${event.task}`;
+    s.taskRuns[key] = { at: s.taskRuns[key]?.at ?? event.at, ok: event.ok, detail: event.detail };
+    this.log('task', `task ${event.task} ${event.ok ? 'succeeded' : 'failed'}${event.detail ? `: ${event.detail}` : ''}`, event.by);
+    if (!event.ok) this.notify('task-failed', `Task ${event.task} failed${event.detail ? `: ${event.detail}` : ''}`);
+    if (event.scope === 'refreeze') this.continueRefreeze();
+  }
+
+  // --- conditions -----------------------------------------------------------------------------------------------
+
+  private evaluate(cond: ConditionDef, readings?: Record<string, MetricReading>): Verdict {
+    return evaluateCondition(cond, { plan: this.plan, state: this.s, now: this.s.now, readings, phaseStart: this.s.phaseEnteredAt });
+  }
+
+  /** Every condition in the plan (for validation of messages and the baseline observation). */
+  private allConditions(): ConditionDef[] {
+    const { plan } = this;
+    const checks = (list: CheckDef[] | undefined) => (list ?? []).map((c) => c.when);
+    return [
+      ...checks(plan.checks),
+      ...checks(plan.gates),
+      ...plan.triggers.map((t) => t.when),
+      ...plan.phases.flatMap((p) => [...checks(p.entry), ...checks(p.gates), ...(p.triggers ?? []).map((t) => t.when)]),
+      ...checks(plan.rollback.verify?.checks),
+      ...checks(plan.afterFull?.stabilization?.gates),
+      ...checks(plan.afterFull?.successCriteria?.checks),
+    ];
+  }
+
+  /** Metric-reading conditions that are evaluated on each observation right now, with their track keys. */
+  private activeMetricConditions(): Array<{ key: string; cond: ConditionDef; polarity: Polarity }> {
+    const { plan, s } = this;
+    const out: Array<{ key: string; cond: ConditionDef; polarity: Polarity }> = [];
+    const add = (key: string, cond: ConditionDef, polarity: Polarity) => {
+      if (metricsOf(cond).length > 0 || cond.kind === 'freshness' || cond.kind === 'absence') out.push({ key, cond, polarity });
+    };
+    if (s.status === 'rolling-back') {
+      for (const c of plan.rollback.verify?.checks ?? []) add(`verify:${c.name}`, c.when, 'gate');
+      return out;
+    }
+    const phase = this.phase;
+    for (const { key, trigger } of triggersOf(plan, phase)) add(key, trigger.when, 'trigger');
+    if (phase && s.stage === 'ramp') for (const { key, check } of gatesOf(plan, phase)) add(key, check.when, 'gate');
+    if (phase && s.stage === 'final') for (const { key, check } of gatesOf(plan, phase)) add(key, check.when, 'gate');
+    const next = plan.phases[s.phaseIndex + 1];
+    if (next && s.stage === 'ramp') for (const c of next.entry ?? []) add(`entry:${next.name}:${c.name}`, c.when, 'gate');
+    if (s.phaseIndex < 0) for (const name of plan.preconditions) {
+      const c = plan.checks.find((x) => x.name === name);
+      if (c) add(`check:${c.name}`, c.when, 'gate');
+    }
+    if (s.stage === 'stabilization') for (const c of plan.afterFull?.stabilization?.gates ?? []) add(`stabilization:${c.name}`, c.when, 'gate');
+    if (s.stage === 'success-criteria') for (const c of plan.afterFull?.successCriteria?.checks ?? []) add(`success:${c.name}`, c.when, 'gate');
+    for (const b of plan.budgets) {
+      if (b.spend && phase && b.phases.includes(phase.name)) {
+        out.push({ key: `spend:${b.name}`, cond: { kind: 'threshold', metric: b.spend.metric, op: '>=', value: 0 }, polarity: 'gate' });
+      }
+    }
+    return out;
+  }
+
+  private metricsFor(conds: ConditionDef[]): string[] {
+    const set = new Set<string>();
+    for (const c of conds) for (const m of metricsOf(c)) set.add(m);
+    for (const b of this.plan.budgets) if (b.spend) set.add(b.spend.metric);
+    for (const t of this.phase?.tasks ?? []) if (t.run.type === 'snapshot') (t.run.metrics ?? []).forEach((m) => set.add(m));
+    return [...set].sort();
+  }
+
+  private flagReads(): string[] {
+    return [...new Set(this.allConditions().flatMap((c) => (c.kind === 'value' && c.from === 'flag' ? [c.name] : [])))].sort();
+  }
+
+  private anomalyMetrics(): Set<string> {
+    return new Set(this.allConditions().flatMap((c) => (c.kind === 'anomaly' ? [c.metric] : [])));
+  }
+
+  /** Satisfied now? Metric conditions use their track; others are evaluated on the spot. */
+  private holds(key: string, cond: ConditionDef): { ok: boolean; detail: string } {
+    if (metricsOf(cond).length > 0 || cond.kind === 'freshness' || cond.kind === 'absence') {
+      const track = this.s.tracks[key];
+      return { ok: track?.satisfied ?? false, detail: track?.detail ?? `${describeKey(key)}: not evaluated yet` };
+    }
+    const verdict = this.evaluate(cond);
+    return { ok: verdict.result === 'true', detail: verdict.detail };
+  }
+
+  private unmetChecks(names: string[]): string[] {
+    const unmet: string[] = [];
+    for (const name of names) {
+      const c = this.plan.checks.find((x) => x.name === name);
+      if (!c) continue;
+      const h = this.holds(`check:${c.name}`, c.when);
+      if (!h.ok) unmet.push(`${c.name}: ${h.detail}`);
+    }
+    return unmet;
+  }
+
+  private runChecks(names: string[]): void {
+    for (const name of names) {
+      const c = this.plan.checks.find((x) => x.name === name);
+      if (c && (c.when.kind === 'http' || c.when.kind === 'command')) {
+        this.commands.push({ type: 'run-check', check: checkKey(c.when), scope: `check:${c.name}` });
+      }
+    }
+  }
+
+  // --- triggers -------------------------------------------------------------------------------------------------
+
+  /** Non-metric triggers (incidents, alerts, values) are evaluated on every event. */
+  private evaluateEventTriggers(): void {
+    this.fireTriggers(
+      triggersOf(this.plan, this.phase).filter(({ trigger }) => metricsOf(trigger.when).length === 0 && !['freshness', 'absence'].includes(trigger.when.kind)),
+      undefined,
+    );
+  }
+
+  private evaluateTriggers(readings: Record<string, MetricReading>): void {
+    this.fireTriggers(triggersOf(this.plan, this.phase), readings);
+  }
+
+  private fireTriggers(list: Array<{ key: string; trigger: TriggerDef }>, readings: Record<string, MetricReading> | undefined): void {
+    const s = this.s;
+    if (s.status === 'rolling-back' || s.phaseIndex < 0) return;
+    const fired: Array<{ key: string; trigger: TriggerDef; detail: string }> = [];
+    for (const { key, trigger } of list) {
+      const track = (s.tracks[key] ??= newTrack());
+      const isMetric = metricsOf(trigger.when).length > 0 || trigger.when.kind === 'freshness' || trigger.when.kind === 'absence';
+      if (!isMetric) {
+        const v = this.evaluate(trigger.when, readings);
+        updateTrack(track, trigger.when, v.result, v.detail, s.now, 'trigger');
+      }
+      if (track.satisfied && !track.latched) {
+        track.latched = true;
+        fired.push({ key, trigger, detail: track.detail ?? '' });
+      } else if (!track.satisfied && track.latched && track.trueSince === undefined) {
+        track.latched = false;
+      }
+    }
+    fired.sort((a, b) => SEVERITY[b.trigger.action] - SEVERITY[a.trigger.action]);
+    for (const f of fired) {
+      if (isFinished(s) || (s.status as RolloutStatus) === 'rolling-back') break;
+      this.triggerAction(f.trigger, f.detail);
+    }
+  }
+
+  private triggerAction(trigger: TriggerDef, detail: string): void {
+    const reason = `trigger ${trigger.name} fired: ${detail}${trigger.source ? ` [${trigger.source}]` : ''}`;
+    this.notify('trigger-fired', reason, trigger.notify);
+    switch (trigger.action) {
+      case 'alert':
+        this.log('alert', reason);
+        break;
+      case 'pause':
+        this.s.pause = { by: 'system', reason, since: this.s.now };
+        this.setStatus('paused');
+        this.log('pause', reason);
+        this.notify('paused', reason);
+        break;
+      case 'hold':
+        this.hold(reason, trigger.name, trigger.hold);
+        break;
+      case 'revert-phase':
+        this.revertPhase(reason);
+        break;
+      case 'rollback':
+        this.startRollback(reason, 'rolled_back');
+        break;
+      case 'kill':
+        this.kill(reason);
+        break;
+    }
+  }
+
+  private sourceErrors(event: Extract<RolloutEvent, { type: 'observation' }>): void {
+    const { plan, s } = this;
+    const failing = Object.entries(event.metrics).filter(([, r]) => r.status === 'error').map(([m, r]) => `${m} (${r.status === 'error' ? r.detail : ''})`);
+    const breaker = plan.controls.circuitBreaker;
+    if (breaker && s.consecutiveSourceErrors === breaker.consecutiveErrors) {
+      this.actionFromRule(breaker.action, `circuit breaker: ${s.consecutiveSourceErrors} consecutive metric source errors: ${failing.join(', ')}`, 'circuit-breaker');
+    } else if (s.consecutiveSourceErrors === plan.analysis.consecutiveErrorLimit) {
+      this.actionFromRule(plan.analysis.onError, `${s.consecutiveSourceErrors} consecutive metric source errors: ${failing.join(', ')}; a source failure never counts as a pass`, 'source-errors');
+    }
+  }
+
+  private inconclusiveLimits(): void {
+    const { plan, s } = this;
+    const limit = ms(plan.analysis.inconclusiveLimit) ?? Infinity;
+    for (const { key } of this.activeMetricConditions()) {
+      const track = s.tracks[key];
+      if (!track?.inconclusiveSince || track.inconclusiveReported || s.now - track.inconclusiveSince <= limit) continue;
+      track.inconclusiveReported = true;
+      if (isFinished(s) || s.status === 'rolling-back') return;
+      this.actionFromRule(plan.analysis.onInconclusive, `${describeKey(key)} has had no usable data for ${formatDuration(s.now - track.inconclusiveSince)} (limit ${plan.analysis.inconclusiveLimit}): ${track.detail}`, 'inconclusive');
+    }
+  }
+
+  private actionFromRule(action: TriggerDef['action'], reason: string, cause: string): void {
+    if (action === 'hold') this.hold(reason, cause, undefined);
+    else this.triggerAction({ name: cause, when: { kind: 'alert', alert: cause }, action }, reason);
+  }
+
+  // --- progression ----------------------------------------------------------------------------------------------
+
+  /** Moves the rollout forward as far as the current facts allow. */
+  private progress(): void {
+    const { s } = this;
+    for (let guard = 0; guard < this.plan.phases.length + 8; guard++) {
+      if (isFinished(s)) return;
+      if (s.status === 'rolling-back') {
+        this.checkRollbackDeadline();
+        return;
+      }
+      if (s.hold?.deadline !== undefined && s.now >= s.hold.deadline) {
+        this.holdTimeout();
+        continue;
+      }
+      if (s.status === 'paused' || s.status === 'holding') return;
+      this.budgetHolds();
+      if ((s.status as RolloutStatus) === 'holding') return;
+      if (s.stage === 'ramp') {
+        if (s.phaseIndex >= 0 && !this.phaseDone()) return;
+        if (!this.enterNext({})) return;
+      } else if (!this.afterFull()) return;
+    }
+  }
+
+  /** Whether the current phase may be left; records what it still waits for. */
+  private phaseDone(): boolean {
+    const { plan, s } = this;
+    const phase = this.phase;
+    if (!phase) return true;
+    const waiting: string[] = [];
+    const elapsed = s.now - s.phaseEnteredAt;
+    const minMs = ms(phase.minDuration) ?? 0;
+    const eod = phase.calendar?.endOfDay;
+    const eodReached = eod !== undefined && endOfDayReached(s.phaseEnteredAt, s.now, eod, phase.calendar?.timezone ?? 'UTC');
+    if (elapsed < minMs && !eodReached) {
+      waiting.push(`minimum duration ${phase.minDuration} (${formatDuration(minMs - elapsed)} left${eod ? `, or end of day ${eod}` : ''})`);
+    }
+    for (const name of phase.until ?? []) {
+      const c = plan.checks.find((x) => x.name === name);
+      if (!c) continue;
+      const h = this.holds(`check:${c.name}`, c.when);
+      if (!h.ok) waiting.push(`until ${c.name}: ${h.detail}`);
+    }
+    for (const { key, check } of gatesOf(plan, phase)) {
+      const h = this.holds(key, check.when);
+      if (!h.ok) waiting.push(`gate ${check.name}: ${h.detail}`);
+    }
+    for (const a of phase.approvals ?? []) {
+      if (a.at !== 'exit') continue;
+      const have = validApprovers(s, a.role, `phase:${phase.name}`, ms(a.expiresAfter), s.now, false).length;
+      if (have < a.quorum) waiting.push(`approval by ${a.role} (${have} of ${a.quorum}) to leave ${phase.name}`);
+    }
+    for (const t of phase.tasks ?? []) {
+      if (t.required && s.taskRuns[`${phase.name}:${t.name}`]?.ok !== true) waiting.push(`required task ${t.name}`);
+    }
+    const maxMs = ms(phase.maxDuration);
+    if (waiting.length > 0 && maxMs !== undefined && elapsed >= maxMs && !s.notified[`max:${phase.name}`]) {
+      s.notified[`max:${phase.name}`] = s.now;
+      this.hold(`phase ${phase.name} reached its maximum duration ${phase.maxDuration} still waiting for: ${waiting.join('; ')}`, 'max-duration', undefined);
+      return false;
+    }
+    this.setWaiting(waiting);
+    return waiting.length === 0;
+  }
+
+  /** Tries to enter the next phase (or the first); returns true if it did. */
+  private enterNext(options: { promotedBy?: string }): boolean {
+    const { plan, s } = this;
+    const index = s.phaseIndex + 1;
+    const next = plan.phases[index];
+    if (!next) {
+      if (s.stage === 'ramp') {
+        s.stage = 'final';
+        return true;
+      }
+      return false;
+    }
+    const unmet = this.entryRequirements(index);
+    if (unmet.length > 0) {
+      this.setWaiting(unmet);
+      if (index === 0 || unmet.some((u) => u.startsWith('token'))) this.setStatus('waiting');
+      return false;
+    }
+    const windows = next.calendar?.allowedWindows;
+    if (windows && !insideWindows(s.now, windows, next.calendar?.timezone ?? 'UTC')) {
+      this.setWaiting([`the next allowed change window for ${next.name}`]);
+      return false;
+    }
+    this.enterPhase(index, options.promotedBy ? `promoted by ${options.promotedBy}` : this.rationale(index));
+    return true;
+  }
+
+  /** What entering phase `index` still needs: preconditions, tokens, entry checks, approvals, budgets. */
+  private entryRequirements(index: number): string[] {
+    const { plan, s } = this;
+    const phase = plan.phases[index];
+    if (!phase) return [];
+    const unmet: string[] = [];
+    if (index === 0 || s.phaseIndex < 0) unmet.push(...this.unmetChecks(plan.preconditions).map((u) => `precondition ${u}`));
+    for (const token of plan.tokens) {
+      const before = token.before ?? plan.phases[0]?.name;
+      const beforeIndex = plan.phases.findIndex((p) => p.name === before);
+      if (index >= beforeIndex && !s.tokensConsumed[token.id]) {
+        const flags = this.unmetChecks(token.requires);
+        unmet.push(`token ${token.id} to be consumed by ${token.role}${flags.length ? ` — HOLD: ${flags.join('; ')}` : ' (its conditions hold)'}`);
+      }
+    }
+    for (const c of phase.entry ?? []) {
+      const h = this.holds(`entry:${phase.name}:${c.name}`, c.when);
+      if (!h.ok) unmet.push(`entry ${c.name}: ${h.detail}`);
+    }
+    for (const a of phase.approvals ?? []) {
+      if (a.at !== 'enter') continue;
+      const subject = `phase:${phase.name}`;
+      const rejected = s.approvals.filter((x) => x.role === a.role && x.subject === subject).at(-1);
+      const have = validApprovers(s, a.role, subject, ms(a.expiresAfter), s.now, false).length;
+      if (have < a.quorum) {
+        unmet.push(
+          rejected?.decision === 'reject'
+            ? `approval by ${a.role}: rejected by ${rejected.by}${rejected.reason ? ` (${rejected.reason})` : ''}`
+            : `approval by ${a.role} (${have} of ${a.quorum}) to enter ${phase.name}`,
+        );
+        this.requestApproval(a.role, phase.name, a.reason, ms(a.escalate?.after), a.escalate?.to);
+      }
+    }
+    return unmet;
+  }
+
+  private requestApproval(role: string, phase: string, reason: string | undefined, escalateMs: number | undefined, escalateTo: string[] | undefined): void {
+    const s = this.s;
+    const key = `approval:${phase}:${role}`;
+    if (s.notified[key] === undefined) {
+      s.notified[key] = s.now;
+      const evidence = this.evidence();
+      this.notify('approval-needed', `Approval needed: ${role} to enter ${phase}${reason ? ` — ${reason}` : ''}. Evidence: ${evidence || 'no metrics yet'}. Approve with: canary approve <rollout-id> --role ${role}`);
+      this.log('wait', `waiting for ${role} approval to enter ${phase}`);
+    } else if (escalateMs !== undefined && s.notified[`escalated:${key}`] === undefined && s.now - (s.notified[key] ?? s.now) >= escalateMs) {
+      s.notified[`escalated:${key}`] = s.now;
+      this.log('escalate', `${role} approval to enter ${phase} pending for ${formatDuration(s.now - (s.notified[key] ?? s.now))}: escalated to ${escalateTo?.join(', ')}`);
+      this.notify('escalation', `Approval by ${role} to enter ${phase} is overdue`, escalateTo?.filter((c) => this.plan.channels[c]));
+    }
+  }
+
+  private enterPhase(index: number, rationale: string): void {
+    const { plan, s } = this;
+    const phase = plan.phases[index];
+    if (!phase) return;
+    const from = s.percent;
+    for (const change of phase.configChanges ?? []) {
+      s.compensations.push({ kind: 'config', phase: phase.name, key: change.key, value: change.from, provider: change.provider });
+      this.commands.push({ type: 'set-config', key: change.key, value: change.to, provider: change.provider, reason: `entering ${phase.name}` });
+    }
+    s.compensations.push({ kind: 'flags', phase: phase.name, percent: from });
+    this.commands.push({ type: 'set-flags', flags: this.flagsFor(phase), percent: phase.percent, enabled: phase.percent > 0, reason: `entering ${phase.name}` });
+    s.phaseIndex = index;
+    s.phaseEnteredAt = s.now;
+    s.percent = phase.percent;
+    s.waitingFor = [];
+    this.setStatus('running');
+    for (const [key, latest] of Object.entries(s.latest)) s.baselines[`phase-start:${key}`] = latest.value;
+    this.log(index === 0 ? 'enter-phase' : 'advance', `${index === 0 ? 'entered' : 'advanced to'} ${phase.name} at ${phase.percent}% (from ${from}%): ${rationale}`, undefined, true);
+    this.notify(index === 0 ? 'phase-entered' : 'phase-advanced', `Rollout ${plan.name}: ${phase.name} at ${phase.percent}%`);
+    for (const t of phase.tasks ?? []) if (t.on === 'enter') this.runTask(t, phase.name);
+    if (index === plan.phases.length - 1) s.stage = 'final';
+  }
+
+  /** The go rationale for entering phase `index`: what was checked. */
+  private rationale(index: number): string {
+    const { plan, s } = this;
+    const prev = this.phase;
+    const parts: string[] = [];
+    if (prev) {
+      if (prev.minDuration) parts.push(`${prev.minDuration} minimum in ${prev.name} elapsed`);
+      const gates = gatesOf(plan, prev).map(({ key, check }) => `${check.name} ok (${s.tracks[key]?.detail ?? this.holds(key, check.when).detail})`);
+      if (gates.length) parts.push(`gates: ${gates.join('; ')}`);
+    }
+    const approvals = (plan.phases[index]?.approvals ?? []).map((a) => `${a.role}: ${validApprovers(s, a.role, `phase:${plan.phases[index]?.name}`, undefined, s.now, false).join(', ')}`);
+    if (approvals.length) parts.push(`approved by ${approvals.join('; ')}`);
+    return parts.join('; ') || 'no conditions';
+  }
+
+  private flagsFor(phase: PhaseDef): string[] {
+    const { plan } = this;
+    const cohortFlags = plan.controls.cohortFlag ? (phase.cohorts ?? []).map((c) => plan.controls.cohortFlag?.replace('{name}', c.name) ?? '') : [];
+    return [...plan.target.flags, ...cohortFlags];
+  }
+
+  private forcePromote(who: string): void {
+    const { plan } = this;
+    // Apply every skipped phase's configuration so the last phase runs as planned.
+    for (let i = this.s.phaseIndex + 1; i < plan.phases.length - 1; i++) {
+      for (const change of plan.phases[i]?.configChanges ?? []) {
+        this.s.compensations.push({ kind: 'config', phase: plan.phases[i]?.name ?? '', key: change.key, value: change.from, provider: change.provider });
+        this.commands.push({ type: 'set-config', key: change.key, value: change.to, provider: change.provider, reason: `promote --force by ${who}` });
+      }
+    }
+    this.s.hold = undefined;
+    this.s.pause = undefined;
+    this.enterPhase(plan.phases.length - 1, `promote --force by ${who}`);
+  }
+
+  /** After the last phase: its own wait, re-freeze, stabilization, success criteria. Returns true if it moved. */
+  private afterFull(): boolean {
+    const { plan, s } = this;
+    const after = plan.afterFull;
+    switch (s.stage) {
+      case 'final': {
+        if (!this.phaseDone()) return false;
+        if (this.phase?.permanent && !after) {
+          this.finish('completed', `reached ${s.percent}% in ${this.phase.name}; the phase is permanent`);
+          return false;
+        }
+        if (after?.refreeze?.length) {
+          this.setStage('refreeze');
+          this.log('refreeze', `full cutover stable: starting golden re-freeze (${after.refreeze.map((t) => t.name).join(', ')})`);
+          this.continueRefreeze();
+          return true;
+        }
+        return this.startStabilization();
+      }
+      case 'refreeze':
+        return false;
+      case 'stabilization': {
+        const total = ms(after?.stabilization?.duration) ?? 0;
+        if (s.now - (s.stageStartedAt ?? s.now) < total) return false;
+        const failing = (after?.stabilization?.gates ?? []).filter((g) => !this.holds(`stabilization:${g.name}`, g.when).ok).map((g) => g.name);
+        this.log('stabilize', `stabilization of ${after?.stabilization?.duration} ended: ${failing.length ? `not stable: ${failing.join(', ')}` : 'stable'}`, undefined, true);
+        this.notify('stabilization-report', `Stabilization ended: ${failing.length ? `not stable (${failing.join(', ')})` : 'stable'}`);
+        return this.startSuccessCriteria();
+      }
+      case 'success-criteria': {
+        const over = ms(after?.successCriteria?.over) ?? 0;
+        if (s.now - (s.stageStartedAt ?? s.now) < over) return false;
+        const results: Record<string, 'pass' | 'fail' | 'inconclusive'> = {};
+        for (const c of after?.successCriteria?.checks ?? []) {
+          const track = s.tracks[`success:${c.name}`];
+          const h = this.holds(`success:${c.name}`, c.when);
+          results[c.name] = h.ok ? 'pass' : track?.inconclusiveSince !== undefined ? 'inconclusive' : 'fail';
+        }
+        s.successCriteria = results;
+        const summary = Object.entries(results).map(([k, v]) => `${k}: ${v}`).join(', ');
+        this.log('success-criteria', `success criteria over ${after?.successCriteria?.over}: ${summary}`, undefined, true);
+        this.finish('completed', `rollout complete at ${s.percent}%; success criteria ${summary}`);
+        return false;
+      }
+      default:
+        return false;
+    }
+  }
+
+  private continueRefreeze(): void {
+    const { plan, s } = this;
+    const steps = plan.afterFull?.refreeze ?? [];
+    for (const t of steps) {
+      const run = s.taskRuns[`refreeze:${t.name}`];
+      if (!run) {
+        this.runTask(t, 'refreeze');
+        if (!['snapshot', 'notify'].includes(t.run.type)) return;
+        continue;
+      }
+      if (run.ok === undefined) return;
+      if (!run.ok) {
+        this.hold(`re-freeze step ${t.name} failed: ${run.detail ?? 'no detail'}`, 'refreeze', undefined);
+        return;
+      }
+    }
+    if (s.stage === 'refreeze') {
+      this.log('refreeze', 'golden re-freeze complete');
+      this.startStabilization();
+    }
+  }
+
+  private startStabilization(): boolean {
+    const after = this.plan.afterFull;
+    if (after?.stabilization) {
+      this.setStage('stabilization');
+      this.setStatus('stabilizing');
+      this.log('stabilize', `stabilization for ${after.stabilization.duration} started${after.stabilization.tasks.length ? ` with tasks ${after.stabilization.tasks.map((t) => t.name).join(', ')}` : ''}`);
+      return true;
+    }
+    return this.startSuccessCriteria();
+  }
+
+  private startSuccessCriteria(): boolean {
+    const after = this.plan.afterFull;
+    if (after?.successCriteria) {
+      this.setStage('success-criteria');
+      this.setStatus('stabilizing');
+      this.log('success-criteria', `evaluating success criteria over ${after.successCriteria.over}`);
+      return true;
+    }
+    this.finish('completed', `rollout complete at ${this.s.percent}%`);
+    return false;
+  }
+
+  private setStage(stage: RolloutState['stage']): void {
+    this.s.stage = stage;
+    this.s.stageStartedAt = this.s.now;
+  }
+
+  private budgetHolds(): void {
+    const { plan, s } = this;
+    const phase = this.phase;
+    if (!phase) return;
+    for (const b of plan.budgets) {
+      if (!b.phases.includes(phase.name)) continue;
+      const spent = s.spend[b.name] ?? s.latest[b.spend?.metric ?? '']?.value ?? 0;
+      s.spend[b.name] = spent;
+      const above = b.cosign?.above ?? b.limit;
+      if (spent <= above) continue;
+      const cosigned = b.cosign && validApprovers(s, b.cosign.role, `budget:${b.name}`, undefined, s.now, false).length > 0;
+      if (cosigned || s.notified[`budget:${b.name}`] !== undefined) continue;
+      s.notified[`budget:${b.name}`] = s.now;
+      this.notify('budget-exceeded', `Budget ${b.name}: ${b.currency} ${spent} spent, above ${above}${b.cosign ? `; needs ${b.cosign.role} co-sign: canary approve <rollout-id> --role ${b.cosign.role}` : ''}`);
+      this.hold(`budget ${b.name} spend ${b.currency} ${spent} is above ${above}${b.cosign ? `: needs a ${b.cosign.role} co-sign` : ''}`, `budget:${b.name}`, {
+        decidedBy: b.cosign ? [b.cosign.role] : undefined,
+        default: 'stay',
+      });
+    }
+  }
+
+  // --- holds, rollback, kill ------------------------------------------------------------------------------------
+
+  private hold(reason: string, cause: string, policy: TriggerDef['hold'] | undefined): void {
+    const s = this.s;
+    if (s.hold) return;
+    const timeoutMs = ms(policy?.timeout);
+    s.hold = {
+      reason,
+      cause,
+      since: s.now,
+      decidedBy: policy?.decidedBy,
+      deadline: timeoutMs === undefined ? undefined : s.now + timeoutMs,
+      default: policy?.default ?? 'stay',
+    };
+    this.setStatus('holding');
+    const decision = policy?.decidedBy ? `; ${policy.decidedBy.join(' or ')} decides (canary resume / canary rollback)` : '';
+    const timeout = timeoutMs !== undefined ? `; if unresolved within ${policy?.timeout}: ${policy?.default}` : '';
+    this.log('hold', `HOLD: ${reason}${decision}${timeout}`, undefined, true);
+    this.notify('hold', `Rollout held: ${reason}${decision}${timeout}`);
+  }
+
+  private holdTimeout(): void {
+    const s = this.s;
+    const hold = s.hold;
+    if (!hold) return;
+    const reason = `hold on ${hold.cause} unresolved for ${formatDuration(s.now - hold.since)}: ${hold.default}`;
+    s.hold = undefined;
+    switch (hold.default) {
+      case 'rollback':
+        this.startRollback(reason, 'rolled_back');
+        break;
+      case 'revert-phase':
+        this.revertPhase(reason);
+        break;
+      case 'kill':
+        this.kill(reason);
+        break;
+      case 'resume':
+        this.resume(reason, 'system');
+        break;
+      case 'stay':
+        s.hold = { ...hold, deadline: undefined };
+        break;
+    }
+  }
+
+  private resume(reason: string, by: string): void {
+    const s = this.s;
+    s.hold = undefined;
+    s.pause = undefined;
+    this.setStatus(s.stage === 'ramp' || s.stage === 'final' ? 'running' : 'stabilizing');
+    this.log('resume', reason, by);
+    this.notify('resumed', reason);
+  }
+
+  private revertPhase(reason: string): void {
+    const { plan, s } = this;
+    if (s.phaseIndex <= 0) {
+      this.startRollback(`${reason} (no previous phase to revert to)`, 'rolled_back');
+      return;
+    }
+    const current = this.phase;
+    const undo = s.compensations.filter((c) => c.phase === current?.name).reverse();
+    s.compensations = s.compensations.filter((c) => c.phase !== current?.name);
+    this.compensate(undo, `revert ${current?.name}`);
+    s.phaseIndex -= 1;
+    s.phaseEnteredAt = s.now;
+    s.stage = 'ramp';
+    s.percent = plan.phases[s.phaseIndex]?.percent ?? 0;
+    s.hold = undefined;
+    s.pause = undefined;
+    this.setStatus('running');
+    this.log('revert-phase', `reverted from ${current?.name} to ${plan.phases[s.phaseIndex]?.name} at ${s.percent}%: ${reason}`, undefined, true);
+    this.notify('rollback', `Reverted to ${plan.phases[s.phaseIndex]?.name} (${s.percent}%): ${reason}`);
+  }
+
+  private startRollback(reason: string, outcome: Outcome, by?: string): void {
+    const { plan, s } = this;
+    const undo = [...s.compensations].reverse();
+    s.compensations = [];
+    this.compensate(undo, 'rollback');
+    s.percent = 0;
+    s.hold = undefined;
+    s.pause = undefined;
+    this.setStatus('rolling-back');
+    const withinMs = ms(plan.rollback.verify?.within);
+    s.rollback = { reason, startedAt: s.now, verifyUntil: withinMs === undefined ? undefined : s.now + withinMs, outcome };
+    this.log('rollback', `ROLLBACK: ${reason}; flags to 0%${undo.some((c) => c.kind === 'config') ? ', configuration reverted' : ''}`, by, true);
+    this.notify('rollback', `Rollout rolled back: ${reason}`);
+    for (const t of plan.rollback.tasks ?? []) this.runTask(t, 'rollback');
+    if (withinMs === undefined) this.finish(outcome, reason);
+    else {
+      const metrics = this.metricsFor((plan.rollback.verify?.checks ?? []).map((c) => c.when));
+      if (metrics.length > 0) this.emitObserve(metrics);
+    }
+  }
+
+  private verifyRollback(): void {
+    const { plan, s } = this;
+    const checks = plan.rollback.verify?.checks ?? [];
+    const failing = checks.filter((c) => !this.holds(`verify:${c.name}`, c.when).ok);
+    if (failing.length === 0 && s.rollback) {
+      s.rollback.verified = true;
+      this.log('rollback-verified', `metrics back to baseline ${formatDuration(s.now - s.rollback.startedAt)} after rollback (bound ${plan.rollback.verify?.within})`, undefined, true);
+      this.notify('rollback-verified', 'Rollback verified: metrics back to baseline');
+      this.finish(s.rollback.outcome, s.rollback.reason);
+    }
+  }
+
+  private checkRollbackDeadline(): void {
+    const { plan, s } = this;
+    if (!s.rollback?.verifyUntil || s.now < s.rollback.verifyUntil) return;
+    const failing = (plan.rollback.verify?.checks ?? []).map((c) => `${c.name}: ${this.holds(`verify:${c.name}`, c.when).detail}`);
+    s.rollback.verified = false;
+    this.log('rollback-unverified', `metrics did NOT return to baseline within ${plan.rollback.verify?.within} of rollback: ${failing.join('; ')}`, undefined, true);
+    this.notify('rollback-verified', `Rollback NOT verified within ${plan.rollback.verify?.within}`);
+    this.finish(s.rollback.outcome, s.rollback.reason);
+  }
+
+  private kill(reason: string, by?: string): void {
+    const { plan, s } = this;
+    const configs = [...s.compensations].reverse().filter((c) => c.kind === 'config');
+    const flags = [...new Set([...plan.target.flags, ...plan.phases.flatMap((p) => this.flagsFor(p))])];
+    this.commands.push({ type: 'set-flags', flags, percent: 0, enabled: false, reason: `kill: ${reason}` });
+    if (plan.controls.killSwitch) this.commands.push({ type: 'set-flags', flags: [plan.controls.killSwitch.flag], percent: 0, enabled: false, reason: `kill switch: ${reason}` });
+    this.compensate(configs, 'kill');
+    s.compensations = [];
+    s.percent = 0;
+    this.log('kill', `KILL: ${reason}; all flags off`, by, true);
+    this.notify('killed', `Rollout killed: ${reason}`);
+    this.finish('killed', reason);
+  }
+
+  private compensate(list: Compensation[], why: string): void {
+    for (const c of list) {
+      if (c.kind === 'config' && c.key !== undefined && c.value !== undefined) {
+        this.commands.push({ type: 'set-config', key: c.key, value: c.value, provider: c.provider, reason: why });
+      } else if (c.kind === 'flags') {
+        const phase = this.plan.phases.find((p) => p.name === c.phase);
+        const percent = c.percent ?? 0;
+        this.commands.push({ type: 'set-flags', flags: phase ? this.flagsFor(phase) : this.plan.target.flags, percent, enabled: percent > 0, reason: why });
+      }
+    }
+  }
+
+  private finish(outcome: Outcome, reason: string): void {
+    const s = this.s;
+    s.outcome = outcome;
+    s.hold = undefined;
+    s.waitingFor = [];
+    s.stage = 'done';
+    s.nextObservationAt = undefined;
+    this.setStatus(outcome === 'completed' ? 'completed' : outcome === 'killed' ? 'killed' : outcome === 'aborted' ? 'aborted' : 'rolled_back');
+    if (outcome === 'completed') {
+      this.log('complete', reason, undefined, true);
+      this.notify('completed', `Rollout ${this.plan.name} completed at ${s.percent}%`);
+    }
+  }
+
+  // --- tasks ----------------------------------------------------------------------------------------------------
+
+  private runTask(task: TaskDef, scope: string): void {
+    const s = this.s;
+    const key = `${scope}:${task.name}`;
+    s.taskRuns[key] = { at: s.now };
+    switch (task.run.type) {
+      case 'snapshot': {
+        const names = task.run.metrics ?? Object.keys(s.latest);
+        this.log('snapshot', `metrics snapshot (${task.name})`, undefined, true, names);
+        s.taskRuns[key] = { at: s.now, ok: true };
+        break;
+      }
+      case 'notify':
+        this.commands.push({ type: 'notify', event: 'stabilization-report', channels: task.run.channels, message: task.run.message });
+        s.taskRuns[key] = { at: s.now, ok: true };
+        break;
+      default:
+        this.commands.push({ type: 'run-task', task: task.name, scope });
+    }
+  }
+
+  private runDueTasks(): void {
+    const { s } = this;
+    const due = (task: TaskDef, scope: string) => {
+      const last = s.taskRuns[`${scope}:${task.name}`]?.at;
+      const every = ms(task.every);
+      if (task.on === 'every' && every !== undefined) {
+        const since = last ?? s.phaseEnteredAt;
+        if (s.now - since >= every) this.runTask(task, scope);
+      }
+      if (task.on === 'daily' && task.at) {
+        const tz = this.phase?.calendar?.timezone ?? 'UTC';
+        const nextAt = nextDailyAt(last ?? (s.stageStartedAt ?? s.phaseEnteredAt) - 1, task.at, tz);
+        if (s.now >= nextAt) this.runTask(task, scope);
+      }
+    };
+    const phase = this.phase;
+    if (phase && (s.stage === 'ramp' || s.stage === 'final') && s.status !== 'rolling-back') for (const t of phase.tasks ?? []) due(t, phase.name);
+    if (s.stage === 'stabilization') for (const t of this.plan.afterFull?.stabilization?.tasks ?? []) due(t, 'stabilization');
+  }
+
+  // --- scheduling -----------------------------------------------------------------------------------------------
+
+  /** Asks to be woken at the earliest moment something could change. */
+  private schedule(): void {
+    const { plan, s } = this;
+    if (isFinished(s)) {
+      s.wakeAt = undefined;
+      return;
+    }
+    const candidates: number[] = [];
+    const add = (t: number | undefined) => {
+      if (t !== undefined && Number.isFinite(t) && t > s.now) candidates.push(t);
+    };
+    if (s.nextObservationAt === undefined && this.activeMetricConditions().length > 0) s.nextObservationAt = s.now;
+    if (s.nextObservationAt !== undefined) candidates.push(Math.max(s.nextObservationAt, s.now + 1));
+    const phase = this.phase;
+    if (phase && (s.stage === 'ramp' || s.stage === 'final')) {
+      add(s.phaseEnteredAt + (ms(phase.minDuration) ?? 0));
+      add(s.phaseEnteredAt + (ms(phase.maxDuration) ?? Infinity));
+      if (phase.calendar?.endOfDay) add(nextDailyAt(s.phaseEnteredAt, phase.calendar.endOfDay, phase.calendar.timezone));
+      for (const t of phase.tasks ?? []) {
+        if (t.on === 'every') add((s.taskRuns[`${phase.name}:${t.name}`]?.at ?? s.phaseEnteredAt) + (ms(t.every) ?? Infinity));
+        if (t.on === 'daily' && t.at) add(nextDailyAt(s.now, t.at, phase.calendar?.timezone ?? 'UTC'));
+      }
+    }
+    const next = plan.phases[s.phaseIndex + 1];
+    if (next?.calendar?.allowedWindows && s.waitingFor.some((w) => w.includes('change window'))) {
+      add(nextWindowOpening(s.now, next.calendar.allowedWindows, next.calendar.timezone));
+    }
+    for (const a of next?.approvals ?? []) {
+      const asked = s.notified[`approval:${next?.name}:${a.role}`];
+      if (asked !== undefined && a.escalate) add(asked + (ms(a.escalate.after) ?? Infinity));
+    }
+    add(s.hold?.deadline);
+    add(s.rollback?.verifyUntil);
+    if (s.stage === 'stabilization') {
+      add((s.stageStartedAt ?? s.now) + (ms(plan.afterFull?.stabilization?.duration) ?? 0));
+      for (const t of plan.afterFull?.stabilization?.tasks ?? []) if (t.on === 'daily' && t.at) add(nextDailyAt(s.now, t.at, 'UTC'));
+    }
+    if (s.stage === 'success-criteria') add((s.stageStartedAt ?? s.now) + (ms(plan.afterFull?.successCriteria?.over) ?? 0));
+    const wake = candidates.length ? Math.min(...candidates) : undefined;
+    if (wake !== s.wakeAt) {
+      s.wakeAt = wake;
+      if (wake !== undefined) this.commands.push({ type: 'wake', at: wake });
+    }
+  }
+
+  // --- bookkeeping ----------------------------------------------------------------------------------------------
+
+  private setStatus(status: RolloutStatus): void {
+    this.s.status = status;
+  }
+
+  private setWaiting(reasons: string[]): void {
+    const s = this.s;
+    const changed = reasons.join('\n') !== s.waitingFor.join('\n');
+    s.waitingFor = reasons;
+    // A token that cannot be consumed is a HOLD worth a line in the ops log whenever its reason changes.
+    if (changed && reasons.some((r) => r.includes('HOLD'))) this.log('hold', `HOLD before ${phaseName(this.plan, s.phaseIndex + 1)}: ${reasons.filter((r) => r.includes('HOLD')).join('; ')}`);
+  }
+
+  private evidence(): string {
+    return Object.entries(this.s.tracks)
+      .filter(([key]) => key.startsWith(`gate:${this.phase?.name}:`))
+      .map(([key, t]) => `${describeKey(key)} ${t.detail ?? ''}`)
+      .join('; ');
+  }
+
+  private notify(event: NotificationEvent, message: string, extraChannels: string[] = []): void {
+    const channels = new Set(extraChannels);
+    for (const n of this.plan.notifications) if (n.on.includes(event)) n.channels.forEach((c) => channels.add(c));
+    if (channels.size > 0) this.commands.push({ type: 'notify', event, channels: [...channels].sort(), message });
+  }
+
+  private log(action: DecisionAction, reason: string, actor?: string, withMetrics = false, metricNames?: string[]): void {
+    const s = this.s;
+    const entry = {
+      at: s.now,
+      phase: phaseName(this.plan, s.phaseIndex),
+      percent: s.percent,
+      action,
+      reason,
+      ...(actor ? { actor } : {}),
+      ...(withMetrics ? { metrics: this.snapshot(metricNames) } : {}),
+    };
+    s.opsLog.push(entry);
+    this.commands.push({ type: 'log', entry });
+  }
+
+  private snapshot(names?: string[]): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [name, v] of Object.entries(this.s.latest)) if (!names || names.includes(name)) out[name] = v.value;
+    return out;
+  }
+}
+
+function describeKey(key: string): string {
+  const parts = key.split(':');
+  return `${parts[0]} ${parts.slice(1).join('/')}`;
+}
+
+function describeEvent(event: MessageEvent): string {
+  switch (event.type) {
+    case 'approval':
+      return `${event.decision} by ${event.role} ${event.by}`;
+    case 'consume-token':
+      return `consuming token ${event.token} by ${event.by}`;
+    case 'attestation':
+      return `attestation of ${event.check} by ${event.by}`;
+    case 'report-value':
+      return `report ${event.name}=${String(event.value)} by ${event.by}`;
+    case 'operator':
+      return `${event.command} by ${event.by}`;
+    case 'incident':
+      return `incident ${event.id}`;
+    case 'alert':
+      return `alert ${event.alert}`;
+    case 'spend':
+      return `spend on ${event.budget}`;
+  }
+}
+
+function actorOf(event: MessageEvent): string | undefined {
+  return 'by' in event ? event.by : undefined;
+}

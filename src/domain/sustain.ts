@@ -1,0 +1,77 @@
+/**
+ * Sustain semantics layered over single evaluations: "for 10 minutes" and "N consecutive windows".
+ *
+ * Polarity matters for missing data. For a gate, inconclusive evidence breaks a streak (it never counts towards a
+ * pass). For a trigger, inconclusive evidence neither confirms nor clears a breach: the streak is kept, not
+ * extended. Either way, missing data never moves a decision towards "safe".
+ */
+import type { ConditionDef } from '../plan/schema';
+import type { ConditionResult } from './conditions';
+import { tryParseDuration } from './duration';
+import type { ConditionTrack, Millis } from './types';
+
+export type Polarity = 'gate' | 'trigger';
+
+export function newTrack(): ConditionTrack {
+  return { windowsPassed: 0, satisfied: false };
+}
+
+function sustainOf(cond: ConditionDef): { forMs?: number; windowMs?: number; windows?: number } {
+  if (cond.kind !== 'threshold' && cond.kind !== 'relative' && cond.kind !== 'anomaly') return {};
+  const forMs = cond.for === undefined ? undefined : tryParseDuration(cond.for);
+  const windowMs = cond.window === undefined ? undefined : tryParseDuration(cond.window);
+  return { forMs, windowMs, windows: cond.consecutiveWindows };
+}
+
+/** Folds one evaluation at time `at` into the track and recomputes `satisfied`. Mutates and returns the track. */
+export function updateTrack(
+  track: ConditionTrack,
+  cond: ConditionDef,
+  result: ConditionResult,
+  detail: string,
+  at: Millis,
+  polarity: Polarity,
+): ConditionTrack {
+  const unknown = result === 'inconclusive' || result === 'error';
+  if (unknown) track.inconclusiveSince ??= at;
+  else {
+    track.inconclusiveSince = undefined;
+    track.inconclusiveReported = false;
+  }
+  track.lastEvaluatedAt = at;
+  track.detail = detail;
+
+  const { forMs, windowMs, windows } = sustainOf(cond);
+  if (windows !== undefined && windowMs !== undefined) {
+    track.windowEnd ??= at + windowMs;
+    const sample: 'pass' | 'fail' | 'inconclusive' = unknown ? 'inconclusive' : result === 'true' ? 'pass' : 'fail';
+    track.windowVerdict = foldWindow(track.windowVerdict, sample);
+    if (at >= track.windowEnd) {
+      const verdict = track.windowVerdict;
+      if (verdict === 'pass') track.windowsPassed += 1;
+      else if (verdict === 'fail' || polarity === 'gate') track.windowsPassed = 0;
+      while (track.windowEnd <= at) track.windowEnd += windowMs;
+      track.windowVerdict = undefined;
+    }
+    track.satisfied = track.windowsPassed >= windows;
+    return track;
+  }
+  if (forMs !== undefined) {
+    if (result === 'true') track.trueSince ??= at;
+    else if (result === 'false' || polarity === 'gate') track.trueSince = undefined;
+    track.satisfied = track.trueSince !== undefined && at - track.trueSince >= forMs;
+    return track;
+  }
+  track.satisfied = result === 'true';
+  return track;
+}
+
+/** A window is a pass only if every sample in it passed; any failure fails it; otherwise it is inconclusive. */
+function foldWindow(
+  current: 'pass' | 'fail' | 'inconclusive' | undefined,
+  sample: 'pass' | 'fail' | 'inconclusive',
+): 'pass' | 'fail' | 'inconclusive' {
+  if (current === 'fail' || sample === 'fail') return 'fail';
+  if (current === 'inconclusive' || sample === 'inconclusive') return 'inconclusive';
+  return 'pass';
+}

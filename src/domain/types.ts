@@ -1,0 +1,277 @@
+/**
+ * The rollout machine's vocabulary: the events it consumes, the commands it emits, the state it keeps and the
+ * ops-log entries that explain it. All plain serializable data (JSON), so state travels through Temporal payloads
+ * and continue-as-new, and the simulator and the workflow exchange exactly the same values.
+ */
+
+/** Epoch milliseconds. The machine never reads a clock: every event says when it happened. */
+export type Millis = number;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Observations
+
+/**
+ * One metric reading. "no data" is not "bad data" is not "source down": each is its own status, and none of them
+ * is ever a pass.
+ */
+export type MetricReading =
+  | { status: 'ok'; value: number; samples?: number; query?: string }
+  | { status: 'no-data'; query?: string }
+  | { status: 'invalid'; detail: string; query?: string }
+  | { status: 'error'; detail: string; query?: string };
+
+/** Who did something, as verified by the surface that accepted it. */
+export interface Actor {
+  /** Identity: e-mail, SSO subject, or "system". */
+  by: string;
+  role?: string;
+  /** True when a signature over the message was verified against the role's keys. */
+  verified?: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Events
+
+export type OperatorCommand = 'pause' | 'resume' | 'abort' | 'rollback' | 'promote' | 'force-promote' | 'kill';
+
+export type RolloutEvent =
+  | { type: 'start'; at: Millis }
+  | { type: 'tick'; at: Millis }
+  | {
+      type: 'observation';
+      at: Millis;
+      metrics: Record<string, MetricReading>;
+      /** Flag values read for `value` conditions with from: flag. */
+      flags?: Record<string, string | number | boolean | undefined>;
+    }
+  | {
+      type: 'approval';
+      at: Millis;
+      id: string;
+      role: string;
+      by: string;
+      decision: 'approve' | 'reject';
+      /** What is approved: `phase:<name>` (default: what is pending), `budget:<name>`, or `hold`. */
+      subject?: string;
+      reason?: string;
+      verified?: boolean;
+    }
+  | { type: 'attestation'; at: Millis; id: string; check: string; by: string; role?: string; note?: string }
+  | { type: 'report-value'; at: Millis; id: string; name: string; value: string | number | boolean; by: string }
+  | { type: 'consume-token'; at: Millis; id: string; token: string; by: string; role: string; verified?: boolean }
+  | { type: 'incident'; at: Millis; id: string; severity: string; title: string; status?: 'open' | 'resolved' }
+  | { type: 'alert'; at: Millis; id: string; alert: string; labels?: Record<string, string>; status: 'firing' | 'resolved' }
+  | { type: 'spend'; at: Millis; id: string; budget: string; total: number; by?: string }
+  | { type: 'operator'; at: Millis; id: string; command: OperatorCommand; by: string; role?: string; reason?: string }
+  | { type: 'task-result'; at: Millis; task: string; scope: string; ok: boolean; detail?: string; by?: string }
+  | { type: 'check-result'; at: Millis; check: string; ok: boolean; detail?: string };
+
+/** Events that carry a message id (deduplicated, also across continue-as-new). */
+export type MessageEvent = Extract<RolloutEvent, { id: string }>;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Commands
+
+export type NotificationEvent =
+  | 'started'
+  | 'phase-entered'
+  | 'phase-advanced'
+  | 'approval-needed'
+  | 'approval-received'
+  | 'token-consumed'
+  | 'hold'
+  | 'resumed'
+  | 'paused'
+  | 'trigger-fired'
+  | 'rollback'
+  | 'rollback-verified'
+  | 'killed'
+  | 'completed'
+  | 'stabilization-report'
+  | 'budget-exceeded'
+  | 'task-failed'
+  | 'escalation';
+
+export type RolloutCommand =
+  | { type: 'set-flags'; flags: string[]; percent: number; enabled: boolean; reason: string }
+  | { type: 'set-config'; key: string; value: string | number | boolean; provider?: string; reason: string }
+  | { type: 'observe'; metrics: string[]; flags: string[] }
+  | { type: 'run-task'; task: string; scope: string }
+  | { type: 'run-check'; check: string; scope: string }
+  | { type: 'notify'; event: NotificationEvent; channels: string[]; message: string }
+  | { type: 'log'; entry: OpsLogEntry }
+  | { type: 'wake'; at: Millis };
+
+// ---------------------------------------------------------------------------------------------------------------
+// Decisions and the ops log
+
+/** What the machine decided, in one word; the ops log says why in words. */
+export type DecisionAction =
+  | 'start'
+  | 'wait'
+  | 'enter-phase'
+  | 'advance'
+  | 'hold'
+  | 'resume'
+  | 'pause'
+  | 'alert'
+  | 'revert-phase'
+  | 'rollback'
+  | 'rollback-verified'
+  | 'rollback-unverified'
+  | 'kill'
+  | 'approve'
+  | 'reject'
+  | 'refuse'
+  | 'attest'
+  | 'report'
+  | 'consume-token'
+  | 'incident'
+  | 'task'
+  | 'escalate'
+  | 'promote'
+  | 'force-promote'
+  | 'stabilize'
+  | 'refreeze'
+  | 'success-criteria'
+  | 'snapshot'
+  | 'complete';
+
+export interface OpsLogEntry {
+  at: Millis;
+  phase: string;
+  percent: number;
+  action: DecisionAction;
+  /** The go/no-go rationale in words. */
+  reason: string;
+  actor?: string;
+  /** Metric values behind the decision. */
+  metrics?: Record<string, number | string>;
+}
+
+export type Outcome = 'completed' | 'rolled_back' | 'held' | 'aborted' | 'killed';
+
+export type RolloutStatus =
+  | 'pending'
+  | 'waiting'
+  | 'running'
+  | 'holding'
+  | 'paused'
+  | 'rolling-back'
+  | 'stabilizing'
+  | 'completed'
+  | 'rolled_back'
+  | 'aborted'
+  | 'killed';
+
+// ---------------------------------------------------------------------------------------------------------------
+// State
+
+/** Progress of one condition over time ("for 10m", "3 consecutive 5m windows", inconclusive since …). */
+export interface ConditionTrack {
+  /** Since when the condition has been continuously true (for "for" durations). */
+  trueSince?: Millis;
+  /** Consecutive windows passed, and the end of the window being collected. */
+  windowsPassed: number;
+  windowEnd?: Millis;
+  windowVerdict?: 'pass' | 'fail' | 'inconclusive';
+  /** Since when the data behind this condition has been missing or invalid. */
+  inconclusiveSince?: Millis;
+  lastEvaluatedAt?: Millis;
+  /** Whether the sustain rule is met as of the last evaluation. */
+  satisfied: boolean;
+  /** The trigger fired and has not yet cleared (edge-triggered actions fire once per breach). */
+  latched?: boolean;
+  /** The inconclusive limit was reported for this stretch of missing data. */
+  inconclusiveReported?: boolean;
+  /** The last verdict in words. */
+  detail?: string;
+}
+
+export interface Compensation {
+  kind: 'flags' | 'config';
+  phase: string;
+  /** For flags: the percent to go back to. */
+  percent?: number;
+  key?: string;
+  value?: string | number | boolean;
+  provider?: string;
+}
+
+export interface Hold {
+  reason: string;
+  since: Millis;
+  /** The trigger (or rule) that caused it. */
+  cause: string;
+  decidedBy?: string[];
+  deadline?: Millis;
+  default: 'rollback' | 'revert-phase' | 'resume' | 'kill' | 'stay';
+}
+
+export interface ApprovalRecord {
+  id: string;
+  role: string;
+  by: string;
+  subject: string;
+  decision: 'approve' | 'reject';
+  at: Millis;
+  reason?: string;
+  verified: boolean;
+}
+
+export interface RolloutState {
+  status: RolloutStatus;
+  outcome?: Outcome;
+  startedAt: Millis;
+  now: Millis;
+  /** -1 before the first phase. */
+  phaseIndex: number;
+  phaseEnteredAt: Millis;
+  percent: number;
+  /** Where the rollout is in its lifecycle after the last phase. */
+  stage: 'ramp' | 'final' | 'refreeze' | 'stabilization' | 'success-criteria' | 'done';
+  stageStartedAt?: Millis;
+  hold?: Hold;
+  pause?: { by: string; reason: string; since: Millis };
+  /** Why the rollout is waiting right now (unmet requirements), for status and logs. */
+  waitingFor: string[];
+  approvals: ApprovalRecord[];
+  attestations: Record<string, { by: string; at: Millis }>;
+  reported: Record<string, string | number | boolean>;
+  tokensConsumed: Record<string, { by: string; at: Millis }>;
+  incidents: Array<{ id: string; severity: string; title: string; at: Millis; status: 'open' | 'resolved' }>;
+  alerts: Record<string, { labels: Record<string, string>; since: Millis }>;
+  spend: Record<string, number>;
+  taskRuns: Record<string, { at: Millis; ok?: boolean; detail?: string }>;
+  checkResults: Record<string, { at: Millis; ok: boolean; detail?: string }>;
+  tracks: Record<string, ConditionTrack>;
+  /** Latest good value per metric, with its time. */
+  latest: Record<string, { value: number; at: Millis; samples?: number }>;
+  /** Recent values per metric for anomaly detection (bounded). */
+  history: Record<string, Array<[Millis, number]>>;
+  /** When each event-count metric last showed events (freshness/absence). */
+  lastEventAt: Record<string, Millis>;
+  baselines: Record<string, number>;
+  flagValues: Record<string, string | number | boolean | undefined>;
+  consecutiveSourceErrors: number;
+  compensations: Compensation[];
+  notified: Record<string, Millis>;
+  nextObservationAt?: Millis;
+  wakeAt?: Millis;
+  rollback?: { reason: string; startedAt: Millis; verifyUntil?: Millis; verified?: boolean; outcome: Outcome };
+  successCriteria?: Record<string, 'pass' | 'fail' | 'inconclusive'>;
+  opsLog: OpsLogEntry[];
+  /** Message ids already processed (bounded), carried across continue-as-new. */
+  processedIds: string[];
+}
+
+/** The result of a finished rollout, as the workflow returns it and the simulator prints it. */
+export interface RolloutResult {
+  outcome: Outcome;
+  finalPercent: number;
+  phase: string;
+  decisions: Array<{ at: Millis; phase: string; action: DecisionAction; reason: string }>;
+  opsLog: OpsLogEntry[];
+  rollbackVerified?: boolean;
+  successCriteria?: Record<string, 'pass' | 'fail' | 'inconclusive'>;
+}
