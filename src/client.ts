@@ -2,7 +2,8 @@
  * Typed helpers over the Temporal client, built on the workflows' message definitions. The CLI, the HTTP API,
  * `npm start` and tests talk to rollouts only through these.
  */
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import {
   abortSignal,
@@ -14,6 +15,10 @@ import {
 } from './workflows/skeleton-rollout';
 import { canaryPhaseKey, canaryPlanIdKey, canaryStatusKey, canaryTrafficPercentKey } from './workflows/search-attributes';
 import { DEFAULT_TASK_QUEUE } from './worker';
+import type { Plan } from './plan/schema';
+import type { RolloutResult } from './domain/types';
+import * as messages from './workflows/messages';
+import type { rolloutWorkflow } from './workflows/rollout';
 
 /** Where a Temporal server is, as far as environment variables and envconfig profiles say. */
 export interface ConfiguredServer {
@@ -85,4 +90,66 @@ export async function skeletonStatus(handle: WorkflowHandle): Promise<SkeletonSt
 
 export async function skeletonResult(handle: WorkflowHandle): Promise<SkeletonRolloutResult> {
   return (await handle.result()) as SkeletonRolloutResult;
+}
+
+/**
+ * Starts a plan-driven rollout. The workflow id is derived from the target (`rollout:<flag>:<environment>`), so a
+ * second rollout of the same flag in the same environment is refused while one runs.
+ */
+export async function startRollout(
+  client: Client,
+  plan: Plan,
+  options: { workflowId?: string; taskQueue?: string; maxHistoryEvents?: number } = {},
+): Promise<WorkflowHandle<typeof rolloutWorkflow>> {
+  return client.workflow.start<typeof rolloutWorkflow>('rolloutWorkflow', {
+    taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
+    workflowId: options.workflowId ?? rolloutWorkflowId(plan.target.flags.join('+'), plan.target.environment),
+    args: [{ plan, maxHistoryEvents: options.maxHistoryEvents }],
+    typedSearchAttributes: [
+      { key: canaryPlanIdKey, value: plan.id },
+      { key: canaryStatusKey, value: 'pending' },
+      { key: canaryPhaseKey, value: 'before-start' },
+      { key: canaryTrafficPercentKey, value: 0 },
+    ],
+    memo: { planId: plan.id, planName: plan.name },
+  });
+}
+
+/** A message the rollout refused, with the rollout's reason ("cfo@x does not hold the role ceo"). */
+export class RolloutRefused extends Error {
+  override name = 'RolloutRefused';
+}
+
+async function update<I>(handle: WorkflowHandle, definition: UpdateDefinition<messages.MessageOutcome, [I]>, input: I): Promise<messages.MessageOutcome> {
+  try {
+    return await handle.executeUpdate(definition, { args: [input] });
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) throw new RolloutRefused(err.cause?.message ?? err.message, { cause: err });
+    throw err;
+  }
+}
+
+/** Approves (validated: an unknown role, a non-member or the wrong phase is refused with the reason). */
+export async function approve(handle: WorkflowHandle, input: messages.ApproveInput): Promise<messages.MessageOutcome> {
+  return update(handle, messages.approveUpdate, input);
+}
+
+export async function reject(handle: WorkflowHandle, input: messages.ApproveInput): Promise<messages.MessageOutcome> {
+  return update(handle, messages.rejectUpdate, input);
+}
+
+export async function consumeToken(handle: WorkflowHandle, input: messages.ConsumeTokenInput): Promise<messages.MessageOutcome> {
+  return update(handle, messages.consumeTokenUpdate, input);
+}
+
+export async function operate(handle: WorkflowHandle, input: messages.OperatorInput): Promise<messages.MessageOutcome> {
+  return update(handle, messages.operatorUpdate, input);
+}
+
+export async function rolloutStatus(handle: WorkflowHandle): Promise<messages.RolloutStatusView> {
+  return handle.query(messages.statusQuery);
+}
+
+export async function rolloutResult(handle: WorkflowHandle): Promise<RolloutResult> {
+  return (await handle.result()) as RolloutResult;
 }

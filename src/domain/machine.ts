@@ -1149,6 +1149,10 @@ class Run {
         this.commands.push({ type: 'notify', event: 'stabilization-report', channels: task.run.channels, message: task.run.message });
         s.taskRuns[key] = { at: s.now, ok: true };
         break;
+      case 'manual':
+        // A person does it and reports the result (a task-result event); nothing runs.
+        this.log('task', `task ${task.name} assigned${task.run.role ? ` to ${task.run.role}` : ''}: ${task.description ?? task.name}`);
+        break;
       default:
         this.commands.push({ type: 'run-task', task: task.name, scope });
     }

@@ -86,12 +86,15 @@ export function scenarioStart(scenario: Scenario): Millis {
   return Date.parse(scenario.start);
 }
 
-/** The reading of `metric` at `at` (epoch ms). Deterministic: the same inputs give the same reading everywhere. */
-export function readingAt(scenario: Scenario, metric: string, at: Millis, query?: string): MetricReading {
+/**
+ * The reading of `metric` at `offset` ms after the rollout started. Deterministic: the same inputs give the same
+ * reading in the simulator and in the workflow's scenario metric source.
+ */
+export function readingAt(scenario: Scenario, metric: string, offsetMs: Millis, query?: string): MetricReading {
   const spec = scenario.metrics[metric];
   if (spec === undefined) return { status: 'no-data', query };
   if (typeof spec === 'number') return { status: 'ok', value: spec, query };
-  const t = at - scenarioStart(scenario);
+  const t = offsetMs;
   // The last segment that covers t wins, so later segments override earlier ones.
   let found: z.infer<typeof Segment> | undefined;
   for (const seg of spec) {
@@ -132,9 +135,8 @@ function hashUnit(seed: number, n: number): number {
   return (x >>> 0) / 4294967296;
 }
 
-/** The scenario's timed events as machine events, in time order (stable for equal times). */
-export function scenarioEvents(scenario: Scenario): RolloutEvent[] {
-  const start = scenarioStart(scenario);
+/** The scenario's timed events as machine events for a rollout started at `start`, in time order. */
+export function scenarioEvents(scenario: Scenario, start = scenarioStart(scenario)): RolloutEvent[] {
   return scenario.events
     .map((e, i): RolloutEvent => {
       const at = start + offset(e.at);

@@ -23,8 +23,8 @@ export interface SimulationResult {
 }
 
 /** Runs `plan` against `scenario` until the rollout finishes or the scenario's duration ends. */
-export async function simulate(plan: Plan, scenario: Scenario): Promise<SimulationResult> {
-  const start = scenarioStart(scenario);
+export async function simulate(plan: Plan, scenario: Scenario, options: { start?: number } = {}): Promise<SimulationResult> {
+  const start = options.start ?? scenarioStart(scenario);
   const horizon = start + (tryParseDuration(scenario.duration) ?? 0);
   const state = initialState(start);
   const flags: SimulationResult['flags'] = {};
@@ -33,7 +33,7 @@ export async function simulate(plan: Plan, scenario: Scenario): Promise<Simulati
   const effects = scenarioEffects(plan, scenario, state, flags, config, notifications);
 
   await feed(plan, state, { type: 'start', at: start }, effects);
-  const events = scenarioEvents(scenario);
+  const events = scenarioEvents(scenario, start);
   let i = 0;
   let ticks = 0;
   while (!isFinished(state)) {
@@ -80,7 +80,7 @@ export function scenarioEffects(
       config[c.key] = c.value;
     },
     observe: async (c) => ({
-      metrics: Object.fromEntries(c.metrics.map((m) => [m, readingAt(scenario, m, state.now, plan.metrics[m]?.query)])),
+      metrics: Object.fromEntries(c.metrics.map((m) => [m, readingAt(scenario, m, state.now - state.startedAt, plan.metrics[m]?.query)])),
       flags: Object.fromEntries(c.flags.map((f) => [f, scenario.flags[f]])),
     }),
     runTask: async (c) =>

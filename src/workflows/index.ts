@@ -3,3 +3,4 @@
  * activities as types only (enforced by eslint).
  */
 export { skeletonRollout } from './skeleton-rollout';
+export { rolloutWorkflow } from './rollout';

@@ -1,0 +1,146 @@
+/**
+ * The rollout workflow's activities: read metrics, write flags and configuration, run tasks and checks, notify.
+ * Inputs carry plan fragments (provider settings, queries, environment variable NAMES) — never secrets, which
+ * providers read from the worker's environment.
+ */
+import { execFile } from 'node:child_process';
+import { ApplicationFailure } from '@temporalio/activity';
+import { tryParseDuration } from '../domain/duration';
+import type { MetricReading, Millis } from '../domain/types';
+import type { ConditionDef, Plan, TaskDef } from '../plan/schema';
+import type { ConfigStore, ConfigValue } from '../providers/config/file-config-store';
+import type { FlagStore } from '../providers/flags/flag-store';
+import type { MetricSource } from '../providers/metrics/metric-source';
+import type { Notifier } from '../providers/notify/notifier';
+
+type FlagProviderConfig = Plan['providers']['flags'][string];
+type MetricSourceConfig = Plan['providers']['metrics'][string];
+type ChannelConfig = Plan['channels'][string];
+
+/** The providers rollout activities act through, chosen by the worker (src/worker.ts). */
+export interface RolloutActivityDeps {
+  flagStore(name: string, config: FlagProviderConfig): FlagStore;
+  metricSource(name: string, config: MetricSourceConfig): MetricSource | undefined;
+  config: ConfigStore;
+  notifier(channel: string, config: ChannelConfig): Notifier;
+  /** Runs a shell command with a timeout; defaults to /bin/sh -c. */
+  runCommand?(command: string, timeoutMs: number): Promise<{ exitCode: number; output: string }>;
+}
+
+export interface ObserveInput {
+  metrics: Array<{ name: string; sourceName: string; source: MetricSourceConfig; query: string }>;
+  at: Millis;
+  rolloutStartedAt: Millis;
+}
+
+export interface SetFlagsInput {
+  providerName: string;
+  provider: FlagProviderConfig;
+  flags: string[];
+  percent: number;
+  enabled: boolean;
+}
+
+export interface RunTaskInput {
+  task: TaskDef;
+  scope: string;
+}
+
+export interface RunCheckInput {
+  condition: Extract<ConditionDef, { kind: 'http' | 'command' }>;
+}
+
+export interface NotifyInput {
+  rolloutId: string;
+  channels: Array<{ name: string; config: ChannelConfig }>;
+  event: string;
+  message: string;
+}
+
+export function createRolloutActivities(deps: RolloutActivityDeps) {
+  const runCommand = deps.runCommand ?? shell;
+  return {
+    /** Reads every requested metric; a failing source yields an error reading, never an exception. */
+    async observeMetrics(input: ObserveInput): Promise<Record<string, MetricReading>> {
+      const readings: Record<string, MetricReading> = {};
+      await Promise.all(
+        input.metrics.map(async (m) => {
+          const source = deps.metricSource(m.sourceName, m.source);
+          if (!source) {
+            readings[m.name] = { status: 'error', detail: `metric source ${m.sourceName} (${m.source.type}) is not available on this worker`, query: m.query };
+            return;
+          }
+          try {
+            readings[m.name] = await source.query(m.name, m.query, { at: input.at, rolloutStartedAt: input.rolloutStartedAt });
+          } catch (err) {
+            readings[m.name] = { status: 'error', detail: (err as Error).message, query: m.query };
+          }
+        }),
+      );
+      return readings;
+    },
+
+    /** Sets every flag to the percentage (or off), verified by read-back in the store. */
+    async setFlags(input: SetFlagsInput): Promise<void> {
+      const store = deps.flagStore(input.providerName, input.provider);
+      for (const flag of input.flags) {
+        try {
+          await store.write(flag, { enabled: input.enabled, percent: input.percent });
+        } catch (err) {
+          throw ApplicationFailure.retryable(`flag ${flag}: ${(err as Error).message}`, 'FlagWriteFailed');
+        }
+      }
+    },
+
+    async setConfig(input: { key: string; value: ConfigValue }): Promise<void> {
+      await deps.config.write(input.key, input.value);
+    },
+
+    /** Runs a task: a command must exit 0, an HTTP call must answer 2xx. */
+    async runTask(input: RunTaskInput): Promise<{ ok: boolean; detail?: string }> {
+      const run = input.task.run;
+      switch (run.type) {
+        case 'command': {
+          const result = await runCommand(run.command, tryParseDuration(run.timeout) ?? 600_000);
+          return { ok: result.exitCode === 0, detail: `exit ${result.exitCode}${result.output ? `: ${result.output.slice(-200)}` : ''}` };
+        }
+        case 'http': {
+          const response = await fetch(run.url, { method: run.method, signal: AbortSignal.timeout(30_000) }).catch((err: Error) => err);
+          if (response instanceof Error) return { ok: false, detail: response.message };
+          return { ok: response.ok, detail: `HTTP ${response.status}` };
+        }
+        default:
+          return { ok: true, detail: `${run.type} tasks need no worker action` };
+      }
+    },
+
+    /** Runs an http or command check. */
+    async runCheck(input: RunCheckInput): Promise<{ ok: boolean; detail?: string }> {
+      const c = input.condition;
+      if (c.kind === 'command') {
+        const result = await runCommand(c.run, tryParseDuration(c.timeout) ?? 60_000);
+        return { ok: result.exitCode === c.expectExit, detail: `exit ${result.exitCode} (expected ${c.expectExit})` };
+      }
+      const response = await fetch(c.url, { method: c.method, signal: AbortSignal.timeout(tryParseDuration(c.timeout) ?? 60_000) }).catch((err: Error) => err);
+      if (response instanceof Error) return { ok: false, detail: response.message };
+      return { ok: response.status === c.expectStatus, detail: `HTTP ${response.status} (expected ${c.expectStatus})` };
+    },
+
+    async notify(input: NotifyInput): Promise<void> {
+      for (const channel of input.channels) {
+        await deps.notifier(channel.name, channel.config).send({ channel: channel.name, event: input.event, message: input.message, rolloutId: input.rolloutId });
+      }
+    },
+  };
+}
+
+export type RolloutActivities = ReturnType<typeof createRolloutActivities>;
+
+function shell(command: string, timeoutMs: number): Promise<{ exitCode: number; output: string }> {
+  return new Promise((resolve) => {
+    execFile('/bin/sh', ['-c', command], { timeout: timeoutMs, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+      const code = error ? (typeof (error as NodeJS.ErrnoException & { code?: unknown }).code === 'number' ? Number((error as { code?: unknown }).code) : 1) : 0;
+      resolve({ exitCode: code, output: `${stdout}${stderr}`.trim() });
+    });
+  });
+}

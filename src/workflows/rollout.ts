@@ -1,0 +1,223 @@
+/**
+ * The rollout workflow: a thin interpreter of the rollout machine. It feeds events in (messages, timer ticks,
+ * activity results), carries out the machine's commands with activities and one durable timer, answers queries from
+ * the machine's state, and continues as new when history grows. Every decision is the machine's.
+ */
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  log,
+  currentUpdateInfo,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { UpdateDefinition } from '@temporalio/common';
+import type { RolloutActivities } from '../activities/rollout-activities';
+import { feed, type Effects } from '../domain/driver';
+import { gatesOf, initialState, isFinished, refusal, resultOf } from '../domain/machine';
+import type { MessageEvent, OpsLogEntry, RolloutEvent, RolloutResult, RolloutState } from '../domain/types';
+import { tryParseDuration } from '../domain/duration';
+import type { Plan } from '../plan/schema';
+import * as m from './messages';
+import { canaryPhaseKey, canaryPlanIdKey, canaryStatusKey, canaryTrafficPercentKey } from './search-attributes';
+
+export interface RolloutWorkflowInput {
+  plan: Plan;
+  /** Carried across continue-as-new. */
+  state?: RolloutState;
+  /** Continue as new once a run's history reaches this many events (also when the server suggests it). */
+  maxHistoryEvents?: number;
+}
+
+const { setFlags, setConfig, runTask, runCheck, notify } = proxyActivities<RolloutActivities>({
+  startToCloseTimeout: '2m',
+  retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 10 },
+});
+// Metric reads are frequent and cheap to repeat: a local activity costs one history event instead of three.
+const { observeMetrics } = proxyLocalActivities<RolloutActivities>({
+  startToCloseTimeout: '30s',
+  retry: { maximumAttempts: 3 },
+});
+
+export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<RolloutResult> {
+  const { plan } = input;
+  const info = workflowInfo();
+  const state = input.state ?? initialState(Date.now());
+  const inbox: RolloutEvent[] = [];
+  const maxEvents = input.maxHistoryEvents ?? 4_000;
+
+  const effects: Effects = {
+    setFlags: (c) => {
+      const provider = plan.providers.flags[plan.target.provider];
+      if (!provider) throw new Error(`flag provider ${plan.target.provider} missing`);
+      return setFlags({ providerName: plan.target.provider, provider, flags: c.flags, percent: c.percent, enabled: c.enabled });
+    },
+    setConfig: (c) => setConfig({ key: c.key, value: c.value }),
+    observe: async (c) => ({
+      metrics: await observeMetrics({
+        metrics: c.metrics.flatMap((name) => {
+          const def = plan.metrics[name];
+          const source = def && plan.providers.metrics[def.source];
+          return def && source ? [{ name, sourceName: def.source, source, query: def.query }] : [];
+        }),
+        at: state.now,
+        rolloutStartedAt: state.startedAt,
+      }),
+    }),
+    runTask: (c) => {
+      const task = findTask(plan, c.scope, c.task);
+      return task ? runTask({ task, scope: c.scope }) : Promise.resolve({ ok: false, detail: `task ${c.task} not in plan` });
+    },
+    runCheck: (c) => {
+      const cond = findCheckCondition(plan, c.check);
+      return cond ? runCheck({ condition: cond }) : Promise.resolve({ ok: false, detail: `check ${c.check} not in plan` });
+    },
+    // A notification that cannot be delivered is logged by the worker; it never stops a rollout.
+    notify: (c) =>
+      notify({
+        rolloutId: info.workflowId,
+        event: c.event,
+        message: c.message,
+        channels: c.channels.flatMap((name) => (plan.channels[name] ? [{ name, config: plan.channels[name] }] : [])),
+      }).catch((err: unknown) => log.warn('notification failed', { event: c.event, error: String(err) })),
+  };
+
+  // --- messages: updates validate with the machine's own refusal rules; signals are refused in the ops log.
+  const toEvent = <T extends MessageEvent['type']>(type: T, id: string | undefined, body: object): MessageEvent =>
+    ({ type, at: Date.now(), id: id ?? `${type}-${info.runId}-${Date.now()}-${inbox.length}`, ...body }) as MessageEvent;
+  const validate = (event: MessageEvent) => {
+    const why = refusal(plan, state, event);
+    if (why) throw new Error(why);
+  };
+  const processed = new Set<string>();
+  const enqueueAndWait = async (event: MessageEvent): Promise<m.MessageOutcome> => {
+    const logStart = state.opsLog.length;
+    inbox.push(event);
+    await condition(() => processed.has(event.id) || isFinished(state));
+    return { accepted: true, status: state.status, log: state.opsLog.slice(logStart) };
+  };
+
+  const approval = (decision: 'approve' | 'reject') => (i: m.ApproveInput) =>
+    toEvent('approval', i.id, { role: i.role, by: i.by, subject: i.subject, reason: i.reason, decision, verified: false });
+  const token = (i: m.ConsumeTokenInput) => toEvent('consume-token', i.id, { token: i.token, by: i.by, role: i.role, verified: false });
+  const attest = (i: m.AttestInput) => toEvent('attestation', i.id, { check: i.check, by: i.by, note: i.note });
+  const report = (i: m.ReportValueInput) => toEvent('report-value', i.id, { name: i.name, value: i.value, by: i.by });
+  const operator = (i: m.OperatorInput) => toEvent('operator', i.id, { command: i.command, by: i.by, role: i.role, reason: i.reason });
+
+  // Updates: the validator refuses with the machine's reason (nothing is written to history); the handler queues the
+  // event and answers once the loop has processed it. The update id doubles as the message id.
+  const withUpdateId = <I extends { id?: string }>(i: I): I => ({ ...i, id: i.id ?? currentUpdateInfo()?.id });
+  const register = <I extends { id?: string }>(update: UpdateDefinition<m.MessageOutcome, [I]>, build: (i: I) => MessageEvent) =>
+    setHandler(update, (i) => enqueueAndWait(build(withUpdateId(i))), { validator: (i) => validate(build(withUpdateId(i))) });
+  register(m.approveUpdate, approval('approve'));
+  register(m.rejectUpdate, approval('reject'));
+  register(m.consumeTokenUpdate, token);
+  register(m.attestUpdate, attest);
+  register(m.reportValueUpdate, report);
+  register(m.operatorUpdate, operator);
+  setHandler(m.approveSignal, (i) => void inbox.push(approval('approve')(i)));
+  setHandler(m.rejectSignal, (i) => void inbox.push(approval('reject')(i)));
+  setHandler(m.consumeTokenSignal, (i) => void inbox.push(token(i)));
+  setHandler(m.attestSignal, (i) => void inbox.push(attest(i)));
+  setHandler(m.reportValueSignal, (i) => void inbox.push(report(i)));
+  setHandler(m.operatorSignal, (i) => void inbox.push(operator(i)));
+  setHandler(m.incidentSignal, (i) => void inbox.push(toEvent('incident', i.id, { severity: i.severity, title: i.title, status: i.status })));
+  setHandler(m.alertSignal, (i) => void inbox.push(toEvent('alert', i.id, { alert: i.alert, status: i.status, labels: i.labels })));
+  setHandler(m.spendSignal, (i) => void inbox.push(toEvent('spend', i.id, { budget: i.budget, total: i.total })));
+  setHandler(m.taskResultSignal, (i) =>
+    void inbox.push({ type: 'task-result', at: Date.now(), task: i.task, scope: i.scope, ok: i.ok, by: i.by, detail: i.detail }),
+  );
+  setHandler(m.statusQuery, () => statusView(plan, state, info.workflowId));
+
+  // --- the loop
+  let shown = '';
+  const show = () => {
+    const phase = plan.phases[state.phaseIndex]?.name ?? 'before-start';
+    const now = `${state.status}|${phase}|${state.percent}`;
+    if (now === shown) return;
+    shown = now;
+    upsertSearchAttributes([
+      { key: canaryPlanIdKey, value: plan.id },
+      { key: canaryStatusKey, value: state.status },
+      { key: canaryPhaseKey, value: phase },
+      { key: canaryTrafficPercentKey, value: state.percent },
+    ]);
+  };
+  if (!input.state) {
+    upsertMemo({ plan: { id: plan.id, name: plan.name, flags: plan.target.flags, environment: plan.target.environment, phases: plan.phases.map((p) => `${p.name} ${p.percent}%`) } });
+    await feed(plan, state, { type: 'start', at: Date.now() }, effects);
+    show();
+  }
+
+  while (!isFinished(state)) {
+    const wait = state.wakeAt === undefined ? undefined : state.wakeAt - Date.now();
+    if (inbox.length === 0 && (wait === undefined || wait > 0)) {
+      if (wait === undefined) await condition(() => inbox.length > 0);
+      else await condition(() => inbox.length > 0, wait);
+    }
+    const phaseBefore = state.phaseIndex;
+    if (inbox.length > 0) {
+      while (inbox.length > 0) {
+        const event = inbox.shift() as RolloutEvent;
+        await feed(plan, state, event, effects);
+        if ('id' in event) processed.add(event.id);
+      }
+    } else {
+      await feed(plan, state, { type: 'tick', at: Date.now() }, effects);
+    }
+    show();
+    if (isFinished(state)) break;
+    const history = workflowInfo();
+    if (history.continueAsNewSuggested || history.historyLength >= maxEvents || (phaseBefore !== state.phaseIndex && history.historyLength > 500)) {
+      await condition(allHandlersFinished);
+      if (inbox.length === 0) await continueAsNew<typeof rolloutWorkflow>({ ...input, state });
+    }
+  }
+  await condition(allHandlersFinished);
+  return resultOf(plan, state);
+}
+
+function findTask(plan: Plan, scope: string, name: string) {
+  const lists = [
+    ...plan.phases.filter((p) => p.name === scope).map((p) => p.tasks ?? []),
+    scope === 'refreeze' ? (plan.afterFull?.refreeze ?? []) : [],
+    scope === 'stabilization' ? (plan.afterFull?.stabilization?.tasks ?? []) : [],
+    scope === 'rollback' ? (plan.rollback.tasks ?? []) : [],
+  ];
+  return lists.flat().find((t) => t.name === name);
+}
+
+function findCheckCondition(plan: Plan, key: string) {
+  const all = [...plan.checks, ...plan.gates, ...plan.phases.flatMap((p) => [...(p.entry ?? []), ...(p.gates ?? [])])].map((c) => c.when);
+  return all.find(
+    (c): c is Extract<typeof c, { kind: 'http' | 'command' }> =>
+      (c.kind === 'http' && key === `http:${c.method} ${c.url}`) || (c.kind === 'command' && key === `command:${c.run}`),
+  );
+}
+
+function statusView(plan: Plan, state: RolloutState, rolloutId: string): m.RolloutStatusView {
+  const phase = plan.phases[state.phaseIndex];
+  const minMs = tryParseDuration(phase?.minDuration ?? '');
+  return {
+    rolloutId,
+    planId: plan.id,
+    status: state.status,
+    outcome: state.outcome,
+    phase: phase?.name ?? 'before-start',
+    phaseIndex: state.phaseIndex,
+    percent: state.percent,
+    phaseEnteredAt: state.phaseEnteredAt,
+    minimumEndsAt: phase && minMs !== undefined ? state.phaseEnteredAt + minMs : undefined,
+    waitingFor: state.waitingFor,
+    hold: state.hold && { reason: state.hold.reason, since: state.hold.since, deadline: state.hold.deadline, decidedBy: state.hold.decidedBy },
+    gates: phase
+      ? gatesOf(plan, phase).map(({ key, check }) => ({ name: check.name, satisfied: state.tracks[key]?.satisfied ?? false, detail: state.tracks[key]?.detail }))
+      : [],
+    opsLog: state.opsLog.slice(-50) as OpsLogEntry[],
+  };
+}

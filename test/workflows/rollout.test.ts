@@ -1,0 +1,115 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { approve, operate, rolloutResult, rolloutStatus, startRollout } from '../../src/client';
+import { loadPlanFile } from '../../src/plan/load';
+import type { Plan } from '../../src/plan/schema';
+import { loadScenarioFile, type Scenario } from '../../src/simulate/scenario';
+import { simulate } from '../../src/simulate/simulator';
+import { createRolloutDeps, createWorker } from '../../src/worker';
+import { createTimeSkippingEnv, workflowBundle } from '../helpers/temporal-env';
+
+const fixtures = resolve(__dirname, '..', 'fixtures');
+const taskQueue = 'rollout-time-skipping';
+
+async function plan(name: string): Promise<Plan> {
+  const loaded = await loadPlanFile(join(fixtures, 'plans', `${name}.yaml`));
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues));
+  return loaded.plan;
+}
+
+describe('rollout workflow on the time-skipping server', () => {
+  let env: TestWorkflowEnvironment;
+  let worker: Worker;
+  let running: Promise<void>;
+  const scenarios = new Map<string, Scenario>();
+  const flagRoot = mkdtempSync(join(tmpdir(), 'canary-rollout-'));
+
+  beforeAll(async () => {
+    env = await createTimeSkippingEnv();
+    worker = await createWorker({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: workflowBundle(),
+      rolloutDeps: createRolloutDeps({ scenario: (id) => scenarios.get(id), flagFileRoot: flagRoot, configFile: join(flagRoot, 'config.json') }),
+    });
+    running = worker.run();
+  });
+
+  afterAll(async () => {
+    worker?.shutdown();
+    await running;
+    await env?.teardown();
+  });
+
+  const flagFile = (id: string) => join(flagRoot, id, 'flags.json');
+  const planFor = async (id: string): Promise<Plan> => {
+    const p = await plan('mini');
+    // Each rollout writes its own flag file, so tests can assert it.
+    return { ...p, providers: { ...p.providers, flags: { flagd: { type: 'flagd-file', path: flagFile(id) } } } };
+  };
+
+  it('walks every phase, waits for the CFO approval, and ends at 100% with the flag file to match', async () => {
+    const id = 'mini-happy';
+    scenarios.set(id, loadScenarioFile(join(fixtures, 'scenarios', 'mini-happy.yaml')));
+    const handle = await startRollout(env.client, await planFor(id), { workflowId: id, taskQueue });
+    await env.sleep('150m');
+    const status = await rolloutStatus(handle);
+    expect(status.phase).toBe('canary-10');
+    expect(status.waitingFor.join('\n')).toContain('approval by cfo (0 of 1) to enter canary-25');
+
+    await expect(approve(handle, { role: 'cfo', by: 'mallory@example.com' })).rejects.toThrow(/does not hold the role cfo/);
+    await expect(approve(handle, { role: 'ceo', by: 'cfo@example.com' })).rejects.toThrow(/unknown role "ceo"/);
+    const accepted = await approve(handle, { role: 'cfo', by: 'cfo@example.com', reason: 'numbers look fine' });
+    expect(accepted.log.map((e) => e.action)).toEqual(expect.arrayContaining(['approve', 'advance']));
+
+    const result = await rolloutResult(handle);
+    expect(result.outcome).toBe('completed');
+    expect(result.finalPercent).toBe(100);
+    expect(result.decisions.map((d) => `${d.phase}:${d.action}`)).toEqual([
+      'before-start:start',
+      'canary-10:enter-phase',
+      'canary-10:wait',
+      'canary-10:approve',
+      'canary-25:advance',
+      'full:advance',
+      'full:complete',
+    ]);
+    expect(JSON.parse(readFileSync(flagFile(id), 'utf8')).flags['checkout-v2']).toMatchObject({ state: 'ENABLED', metadata: { rolloutPercent: 100 } });
+  });
+
+  it('rolls back on a sustained error rate exactly as the simulator decides, leaving the flag off', async () => {
+    const id = 'mini-hard-stop';
+    const scenario = loadScenarioFile(join(fixtures, 'scenarios', 'mini-hard-stop.yaml'));
+    scenarios.set(id, scenario);
+    const p = await planFor(id);
+    const handle = await startRollout(env.client, p, { workflowId: id, taskQueue });
+    await env.sleep('1h');
+    await approve(handle, { role: 'cfo', by: 'cfo@example.com' });
+    const result = await rolloutResult(handle);
+
+    expect(result.outcome).toBe('rolled_back');
+    expect(result.finalPercent).toBe(0);
+    const rollback = result.decisions.find((d) => d.action === 'rollback');
+    expect(rollback?.reason).toContain('trigger error-hard-stop fired: error_rate = 0.08');
+    expect(JSON.parse(readFileSync(flagFile(id), 'utf8')).flags['checkout-v2']).toMatchObject({ state: 'DISABLED', metadata: { rolloutPercent: 0 } });
+
+    const simulated = await simulate(p, scenario, { start: result.decisions[0]?.at });
+    expect(simulated.outcome).toBe(result.outcome);
+    expect(simulated.result.decisions.map((d) => `${d.phase}:${d.action}`)).toEqual(result.decisions.map((d) => `${d.phase}:${d.action}`));
+  });
+
+  it('refuses a resume when nothing is held, and rolls back on an operator abort', async () => {
+    const id = 'mini-abort';
+    scenarios.set(id, loadScenarioFile(join(fixtures, 'scenarios', 'mini-happy.yaml')));
+    const handle = await startRollout(env.client, await planFor(id), { workflowId: id, taskQueue });
+    await env.sleep('10m');
+    await expect(operate(handle, { command: 'resume', by: 'sre@example.com' })).rejects.toThrow(/nothing to resume/);
+    await operate(handle, { command: 'abort', by: 'sre@example.com', reason: 'customer escalation' });
+    const result = await rolloutResult(handle);
+    expect(result.outcome).toBe('aborted');
+    expect(result.decisions.at(-1)?.reason).toContain('aborted by sre@example.com: customer escalation');
+  });
+});
