@@ -401,7 +401,8 @@ class Run {
     const signed = event.verified ? ' (signature verified)' : '';
     this.log(event.decision === 'approve' ? 'approve' : 'reject', `${event.role} ${event.by} ${event.decision === 'approve' ? 'approved' : 'rejected'} ${what}${signed}${event.reason ? `: ${event.reason}` : ''}`, event.by);
     this.notify('approval-received', `${event.role} ${event.by} ${event.decision}d ${what}`);
-    if (subject === 'hold') {
+    // A decision on the hold itself, or the co-sign a budget hold waits for.
+    if (subject === 'hold' || (s.hold !== undefined && s.hold.cause === subject)) {
       if (event.decision === 'approve') this.resume(`${event.role} ${event.by} decided to resume${event.reason ? `: ${event.reason}` : ''}`, event.by);
       else this.startRollback(`${event.role} ${event.by} decided to roll back${event.reason ? `: ${event.reason}` : ''}`, 'rolled_back', event.by);
     }
@@ -806,6 +807,8 @@ class Run {
     }
     s.compensations.push({ kind: 'flags', phase: phase.name, percent: from });
     this.commands.push({ type: 'set-flags', flags: this.flagsFor(phase), percent: phase.percent, enabled: phase.percent > 0, reason: `entering ${phase.name}` });
+    // A phase entered again (after a revert) starts its gates and triggers afresh.
+    for (const key of Object.keys(s.tracks)) if (key.includes(`:${phase.name}:`)) delete s.tracks[key];
     s.phaseIndex = index;
     s.phaseEnteredAt = s.now;
     s.percent = phase.percent;
@@ -1043,9 +1046,10 @@ class Run {
     s.stage = 'ramp';
     s.percent = plan.phases[s.phaseIndex]?.percent ?? 0;
     s.hold = undefined;
-    s.pause = undefined;
-    this.setStatus('running');
-    this.log('revert-phase', `reverted from ${current?.name} to ${plan.phases[s.phaseIndex]?.name} at ${s.percent}%: ${reason}`, undefined, true);
+    // Stay at the previous phase until someone resumes: re-advancing by itself would walk back into the problem.
+    s.pause = { by: 'system', reason: `reverted from ${current?.name}: ${reason}`, since: s.now };
+    this.setStatus('paused');
+    this.log('revert-phase', `reverted from ${current?.name} to ${plan.phases[s.phaseIndex]?.name} at ${s.percent}% and paused until resumed: ${reason}`, undefined, true);
     this.notify('rollback', `Reverted to ${plan.phases[s.phaseIndex]?.name} (${s.percent}%): ${reason}`);
   }
 
