@@ -33,6 +33,19 @@ const MAX_HISTORY = 500;
 const TERMINAL: RolloutStatus[] = ['completed', 'rolled_back', 'aborted', 'killed'];
 const SEVERITY: Record<TriggerDef['action'], number> = { kill: 6, rollback: 5, 'revert-phase': 4, hold: 3, pause: 2, alert: 1 };
 
+/**
+ * Facts derived from a plan alone, computed once per plan object: the machine looks them up on every tick.
+ * (A cache of pure functions of the plan; it never holds rollout state.)
+ */
+interface Derived {
+  allConditions: ConditionDef[];
+  anomalyMetrics: Set<string>;
+  flagReads: string[];
+  active: Map<string, Array<{ key: string; cond: ConditionDef; polarity: Polarity }>>;
+  metrics: Map<string, string[]>;
+}
+const derivedByPlan = new WeakMap<Plan, Derived>();
+
 /** A fresh state; the first event must be `start`. */
 export function initialState(at: Millis): RolloutState {
   return {
@@ -137,6 +150,22 @@ class Run {
     private readonly plan: Plan,
     private readonly s: RolloutState,
   ) {}
+
+  private get derived(): Derived {
+    let d = derivedByPlan.get(this.plan);
+    if (!d) {
+      const all = this.computeAllConditions();
+      d = {
+        allConditions: all,
+        anomalyMetrics: new Set(all.flatMap((c) => (c.kind === 'anomaly' ? [c.metric] : []))),
+        flagReads: [...new Set(all.flatMap((c) => (c.kind === 'value' && c.from === 'flag' ? [c.name] : [])))].sort(),
+        active: new Map(),
+        metrics: new Map(),
+      };
+      derivedByPlan.set(this.plan, d);
+    }
+    return d;
+  }
 
   private get phase(): PhaseDef | undefined {
     return this.plan.phases[this.s.phaseIndex];
@@ -341,7 +370,9 @@ class Run {
   private tick(): void {
     const s = this.s;
     if (s.nextObservationAt !== undefined && s.now >= s.nextObservationAt) {
-      const metrics = this.metricsFor(this.activeMetricConditions().map((a) => a.cond));
+      const position = `${s.phaseIndex}|${s.stage}|${s.status === 'rolling-back'}`;
+      let metrics = this.derived.metrics.get(position);
+      if (!metrics) this.derived.metrics.set(position, (metrics = this.metricsFor(this.activeMetricConditions().map((a) => a.cond))));
       if (metrics.length > 0 || this.flagReads().length > 0) this.emitObserve(metrics);
       else s.nextObservationAt = undefined;
     }
@@ -467,6 +498,10 @@ class Run {
 
   /** Every condition in the plan (for validation of messages and the baseline observation). */
   private allConditions(): ConditionDef[] {
+    return this.derived.allConditions;
+  }
+
+  private computeAllConditions(): ConditionDef[] {
     const { plan } = this;
     const checks = (list: CheckDef[] | undefined) => (list ?? []).map((c) => c.when);
     return [
@@ -482,6 +517,15 @@ class Run {
 
   /** Metric-reading conditions that are evaluated on each observation right now, with their track keys. */
   private activeMetricConditions(): Array<{ key: string; cond: ConditionDef; polarity: Polarity }> {
+    // Depends only on where the rollout is: cache by that position.
+    const s = this.s;
+    const position = `${s.phaseIndex}|${s.stage}|${s.status === 'rolling-back'}`;
+    let list = this.derived.active.get(position);
+    if (!list) this.derived.active.set(position, (list = this.computeActiveMetricConditions()));
+    return list;
+  }
+
+  private computeActiveMetricConditions(): Array<{ key: string; cond: ConditionDef; polarity: Polarity }> {
     const { plan, s } = this;
     const out: Array<{ key: string; cond: ConditionDef; polarity: Polarity }> = [];
     const add = (key: string, cond: ConditionDef, polarity: Polarity) => {
@@ -520,11 +564,11 @@ class Run {
   }
 
   private flagReads(): string[] {
-    return [...new Set(this.allConditions().flatMap((c) => (c.kind === 'value' && c.from === 'flag' ? [c.name] : [])))].sort();
+    return this.derived.flagReads;
   }
 
   private anomalyMetrics(): Set<string> {
-    return new Set(this.allConditions().flatMap((c) => (c.kind === 'anomaly' ? [c.metric] : [])));
+    return this.derived.anomalyMetrics;
   }
 
   /** Satisfied now? Metric conditions use their track; others are evaluated on the spot. */
