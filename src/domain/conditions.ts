@@ -260,7 +260,8 @@ export function evaluateCondition(cond: ConditionDef, ctx: EvalContext): Verdict
 
 /** The key under which a http/command check's latest result is stored. */
 export function checkKey(cond: Extract<ConditionDef, { kind: 'http' | 'command' }>): string {
-  return cond.kind === 'http' ? `http:${cond.method} ${cond.url}` : `command:${cond.run}`;
+  // The expectation is part of the key: the same command may be expected to exit 0 in one place and 3 in another.
+  return cond.kind === 'http' ? `http:${cond.method} ${cond.url} → ${cond.expectStatus}` : `command:${cond.run} → exit ${cond.expectExit}`;
 }
 
 function checkVerdict(state: RolloutState, key: string, what: string): Verdict {

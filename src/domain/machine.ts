@@ -383,6 +383,28 @@ class Run {
     const interval = ms(this.plan.analysis.interval) ?? 30_000;
     this.s.nextObservationAt = this.s.now + interval;
     this.commands.push({ type: 'observe', metrics, flags: this.flagReads() });
+    this.runActiveChecks();
+  }
+
+  /** HTTP and command conditions in the gates, entry checks and triggers in force are re-run each cycle. */
+  private runActiveChecks(): void {
+    const { plan, s } = this;
+    const phase = this.phase;
+    const next = plan.phases[s.phaseIndex + 1];
+    const conds = [
+      ...(phase ? gatesOf(plan, phase).map((g) => g.check.when) : []),
+      ...(next?.entry ?? []).map((c) => c.when),
+      ...triggersOf(plan, phase).map((t) => t.trigger.when),
+      ...plan.checks.filter((c) => plan.preconditions.includes(c.name) || phase?.until?.includes(c.name)).map((c) => c.when),
+    ];
+    const seen = new Set<string>();
+    for (const c of conds) {
+      if (c.kind !== 'http' && c.kind !== 'command') continue;
+      const key = checkKey(c);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      this.commands.push({ type: 'run-check', check: key, scope: phase?.name ?? 'before-start' });
+    }
   }
 
   private observe(event: Extract<RolloutEvent, { type: 'observation' }>): void {
@@ -682,6 +704,8 @@ class Run {
   private inconclusiveLimits(): void {
     const { plan, s } = this;
     const limit = ms(plan.analysis.inconclusiveLimit) ?? Infinity;
+    // With no canary traffic, canary metrics have no data by design: that is not a reason to hold.
+    if (s.percent === 0) return;
     for (const { key } of this.activeMetricConditions()) {
       const track = s.tracks[key];
       if (!track?.inconclusiveSince || track.inconclusiveReported || s.now - track.inconclusiveSince <= limit) continue;

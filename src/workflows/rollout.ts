@@ -18,6 +18,7 @@ import {
 } from '@temporalio/workflow';
 import type { UpdateDefinition } from '@temporalio/common';
 import type { RolloutActivities } from '../activities/rollout-activities';
+import { checkKey } from '../domain/conditions';
 import { feed, type Effects } from '../domain/driver';
 import { gatesOf, initialState, isFinished, refusal, resultOf } from '../domain/machine';
 import type { MessageEvent, OpsLogEntry, RolloutEvent, RolloutResult, RolloutState } from '../domain/types';
@@ -193,10 +194,13 @@ function findTask(plan: Plan, scope: string, name: string) {
 }
 
 function findCheckCondition(plan: Plan, key: string) {
-  const all = [...plan.checks, ...plan.gates, ...plan.phases.flatMap((p) => [...(p.entry ?? []), ...(p.gates ?? [])])].map((c) => c.when);
+  const all = [
+    ...[...plan.checks, ...plan.gates, ...plan.phases.flatMap((p) => [...(p.entry ?? []), ...(p.gates ?? [])])].map((c) => c.when),
+    ...[...plan.triggers, ...plan.phases.flatMap((p) => p.triggers ?? [])].map((t) => t.when),
+  ];
   return all.find(
     (c): c is Extract<typeof c, { kind: 'http' | 'command' }> =>
-      (c.kind === 'http' && key === `http:${c.method} ${c.url}`) || (c.kind === 'command' && key === `command:${c.run}`),
+      (c.kind === 'http' || c.kind === 'command') && checkKey(c) === key,
   );
 }
 

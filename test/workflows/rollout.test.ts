@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
+import { type Worker } from '@temporalio/worker';
 import { approve, operate, rolloutResult, rolloutStatus, startRollout } from '../../src/client';
 import { loadPlanFile } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/schema';
