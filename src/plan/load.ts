@@ -6,7 +6,7 @@
  * usual file-system errors, reported by the caller.)
  */
 import { readFile } from 'node:fs/promises';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { Plan } from './schema';
 import { checkPlan } from './validate';
@@ -29,9 +29,23 @@ export async function loadPlanFile(file: string): Promise<PlanLoadResult> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    return { ok: false, file, issues: [{ file, path: '', message: `cannot read the plan: ${(err as Error).message}` }] };
+    return { ok: false, file, issues: [{ file, path: '', message: `cannot read the plan: ${readFailure(err)}` }] };
   }
   return parsePlanText(text, file);
+}
+
+/** Why a file could not be read, in words: "no such file" rather than "ENOENT: no such file or directory, open …". */
+function readFailure(err: unknown): string {
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return 'no such file';
+    case 'EISDIR':
+      return 'it is a directory, not a file';
+    case 'EACCES':
+      return 'permission denied';
+    default:
+      return err instanceof Error ? err.message : String(err);
+  }
 }
 
 /** Validates plan text; `file` is only used in issues. */
@@ -41,18 +55,37 @@ export function parsePlanText(text: string, file = '<plan>'): PlanLoadResult {
   const lineAt = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line);
 
   if (doc.errors.length > 0) {
-    return {
-      ok: false,
-      file,
-      issues: doc.errors.map((e) => ({
-        file,
-        line: lineAt(e.pos[0]),
-        path: '',
-        message: `not valid YAML: ${e.message.split('\n')[0]}`,
-      })),
-    };
+    // The parser often reports one mistake several times on its line ("bad indent", then "missing value"): keep the first.
+    const issues = new Map<number | undefined, PlanIssue>();
+    for (const e of doc.errors) {
+      const line = lineAt(e.pos[0]);
+      if (!issues.has(line)) issues.set(line, { file, line, path: '', message: `not valid YAML: ${e.message.split('\n')[0]}` });
+    }
+    return { ok: false, file, issues: [...issues.values()] };
   }
-  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  // A list or a mapping used as a key is valid YAML but has no place in a plan (and would be turned into a string).
+  let complexKey: YamlNode | undefined;
+  visit(doc, {
+    Pair(_, pair) {
+      const key = isAlias(pair.key) ? pair.key.resolve(doc) : pair.key;
+      if (key !== null && key !== undefined && !isScalar(key)) {
+        complexKey = pair.key as YamlNode;
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  if (complexKey) {
+    return { ok: false, file, issues: [{ file, line: lineAt(complexKey.range?.[0]), path: '', message: 'a key must be a name, not a list or a mapping' }] };
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // Aliases are resolved here, not while parsing: an alias used in a merge key before its anchor, or aliases that
+    // expand without bound ("billion laughs").
+    return { ok: false, file, issues: [{ file, path: '', message: `not valid YAML: ${err instanceof Error ? err.message : String(err)}` }] };
+  }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     return { ok: false, file, issues: [{ file, line: 1, path: '', message: 'expected a plan: a mapping with apiVersion, id, name, target, providers and phases' }] };
   }
@@ -62,12 +95,12 @@ export function parsePlanText(text: string, file = '<plan>'): PlanLoadResult {
     return {
       ok: false,
       file,
-      issues: byLine(parsed.error.issues.map((issue) => {
+      issues: byLine(schemaIssues(parsed.error.issues, data).map((issue) => {
         const path = issue.path as PathKey[];
         const keyed = issue.code === 'unrecognized_keys' ? [...path, issue.keys[0] ?? ''] : path;
         return {
           file,
-          line: lineAt(offsetOf(doc, keyed, issue.code === 'unrecognized_keys')),
+          line: lineAt(offsetOf(doc, keyed)),
           path: renderPath(keyed),
           message: describeIssue(issue, valueAt(data, path), path),
         };
@@ -80,7 +113,7 @@ export function parsePlanText(text: string, file = '<plan>'): PlanLoadResult {
     return {
       ok: false,
       file,
-      issues: byLine(problems.map((p) => ({ file, line: lineAt(offsetOf(doc, p.path, false)), path: renderPath(p.path), message: p.message }))),
+      issues: byLine(problems.map((p) => ({ file, line: lineAt(offsetOf(doc, p.path)), path: renderPath(p.path), message: p.message }))),
     };
   }
   return { ok: true, plan: parsed.data, file };
@@ -90,10 +123,10 @@ function byLine(issues: PlanIssue[]): PlanIssue[] {
   return issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
 }
 
-/** `plans/x.yaml:14 phases[2].gates[0].window: expected …` */
+/** `plans/x.yaml:14 phases[2].gates[0].window: expected …`; without a path, `plans/x.yaml:3: not valid YAML: …`. */
 export function formatIssue(issue: PlanIssue): string {
   const where = issue.line === undefined ? issue.file : `${issue.file}:${issue.line}`;
-  return issue.path ? `${where} ${issue.path}: ${issue.message}` : `${where} ${issue.message}`;
+  return issue.path ? `${where} ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`;
 }
 
 type PathKey = string | number;
@@ -108,14 +141,18 @@ export function renderPath(path: readonly PathKey[]): string {
   return out;
 }
 
-/** The text offset of the node at `path`, or of the nearest ancestor that exists (a missing field). */
-function offsetOf(doc: Document, path: readonly PathKey[], wantKey: boolean): number | undefined {
+/**
+ * The text offset where `path` is written: the key of a field (a block mapping under `hold:` starts a line below it),
+ * the node of a list item, or, for a missing field, the nearest ancestor that exists.
+ */
+function offsetOf(doc: Document, path: readonly PathKey[]): number | undefined {
   for (let depth = path.length; depth >= 0; depth--) {
     const prefix = path.slice(0, depth);
-    if (wantKey && depth === path.length && depth > 0) {
+    const last = prefix[prefix.length - 1];
+    if (typeof last === 'string') {
       const parent = depth === 1 ? doc.contents : doc.getIn(prefix.slice(0, -1), true);
       if (isMap(parent)) {
-        const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === prefix[prefix.length - 1]);
+        const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === last);
         const range = (pair?.key as YamlNode | undefined)?.range;
         if (range) return range[0];
       }
@@ -152,25 +189,71 @@ function describeIssue(issue: z.core.$ZodIssue, value: unknown, path: readonly P
       const suggestion = closest(key, known);
       return `unknown field "${key}"${suggestion ? ` — did you mean "${suggestion}"?` : known.length ? ` (expected one of ${known.join(', ')})` : ''}`;
     }
-    case 'invalid_value':
-      return `expected ${issue.values.map((v) => JSON.stringify(v)).join(' | ')}, got ${got(value)}`;
+    case 'invalid_value': {
+      const expected = issue.values.map((v) => JSON.stringify(v)).join(' | ');
+      return value === undefined ? `required: expected ${expected}` : `expected ${expected}, got ${got(value)}`;
+    }
     case 'invalid_union': {
       if ('discriminator' in issue && typeof issue.discriminator === 'string') {
         const options = discriminatorOptions(path.slice(0, -1), issue.discriminator);
         return `expected ${issue.discriminator} to be one of ${options.join(', ')}, got ${got(value)}`;
       }
-      const inner = issue.errors.flat()[0];
-      return inner ? `does not match any allowed form: ${inner.message}` : `does not match any allowed form, got ${got(value)}`;
+      // No form has the value's shape (see expandUnion): name the forms.
+      return `expected ${formsAt(path).join(' or ')}, got ${got(value)}`;
+    }
+    case 'invalid_key': {
+      // A record key that is not a valid name: the value is fine, the key is what to fix.
+      const inner = issue.issues[0];
+      return `${inner ? lowerFirst(inner.message) : 'invalid name'}, got ${got(path[path.length - 1])}`;
     }
     case 'too_small':
       if (issue.origin === 'array') return `expected at least ${String(issue.minimum)} item(s), got ${Array.isArray(value) ? value.length : got(value)}`;
       if (issue.origin === 'string') return `must not be empty`;
-      return `${issue.message === 'Invalid input' ? `expected at least ${String(issue.minimum)}` : lowerFirst(issue.message)}, got ${got(value)}`;
+      // zod's own wording is "Too small: expected number to be >=0"; a schema's custom message is kept.
+      if (issue.message.startsWith('Too small')) return `expected ${issue.inclusive ? 'at least' : 'more than'} ${String(issue.minimum)}, got ${got(value)}`;
+      return `${lowerFirst(issue.message)}, got ${got(value)}`;
     case 'too_big':
+      if (issue.message.startsWith('Too big')) return `expected ${issue.inclusive ? 'at most' : 'less than'} ${String(issue.maximum)}, got ${got(value)}`;
       return `${lowerFirst(issue.message)}, got ${got(value)}`;
     default:
       return `${lowerFirst(issue.message)}, got ${got(value)}`;
   }
+}
+
+/**
+ * The issues to report for zod's issues: one per unknown key, unions resolved to the form the value has, and a
+ * misspelt required field reported once — as the unknown key with its suggestion, not also as missing.
+ */
+function schemaIssues(issues: readonly z.core.$ZodIssue[], data: unknown): z.core.$ZodIssue[] {
+  const all = issues
+    .flatMap((issue) => expandUnion(issue, data))
+    .flatMap((issue): z.core.$ZodIssue[] => (issue.code === 'unrecognized_keys' ? issue.keys.map((key) => ({ ...issue, keys: [key] })) : [issue]));
+  const suggested = new Set<string>();
+  for (const issue of all) {
+    if (issue.code !== 'unrecognized_keys') continue;
+    const path = issue.path as PathKey[];
+    const suggestion = closest(issue.keys[0] ?? '', knownKeysAt(path));
+    if (suggestion) suggested.add(renderPath([...path, suggestion]));
+  }
+  return all.filter(
+    (issue) => issue.code === 'unrecognized_keys' || valueAt(data, issue.path as PathKey[]) !== undefined || !suggested.has(renderPath(issue.path as PathKey[])),
+  );
+}
+
+/**
+ * A value that matches no form of a union: when one form has the value's shape (every field it has is known to that
+ * form, none it needs is missing), its own, deeper issues are the ones to report — `baseline.capture: expected
+ * "before-rollout" | "phase-start"` rather than "matches no form". Otherwise the union issue stays.
+ */
+function expandUnion(issue: z.core.$ZodIssue, data: unknown): z.core.$ZodIssue[] {
+  if (issue.code !== 'invalid_union' || issue.discriminator !== undefined) return [issue];
+  const at = issue.path;
+  const fits = (branch: z.core.$ZodIssue[]) =>
+    branch.length > 0 &&
+    branch.every((e) => e.path.length > 0 && !(e.path.length === 1 && valueAt(data, [...at, ...e.path] as PathKey[]) === undefined));
+  const best = issue.errors.filter(fits).sort((a, b) => a.length - b.length)[0];
+  if (!best) return [issue];
+  return best.flatMap((e) => expandUnion({ ...e, path: [...at, ...e.path] }, data));
 }
 
 function lowerFirst(text: string): string {
@@ -233,6 +316,25 @@ function knownKeysAt(path: readonly PathKey[]): string[] {
     if (def.type === 'object') Object.keys(def.shape as object).forEach((k) => keys.add(k));
   }
   return [...keys];
+}
+
+/** The forms a union at `path` accepts, for messages: `{ metric }`, `{ usernameEnv, passwordEnv }`, `number`. */
+function formsAt(path: readonly PathKey[]): string[] {
+  const forms = new Set<string>();
+  for (const schema of schemasAt(path)) {
+    const def = defOf(schema);
+    if (def.type !== 'object') {
+      forms.add(def.type);
+      continue;
+    }
+    const shape = def.shape as Record<string, AnySchema>;
+    const required = Object.keys(shape).filter((key) => {
+      const type = defOf(shape[key] as AnySchema).type;
+      return type !== 'optional' && type !== 'default';
+    });
+    forms.add(`{ ${(required.length > 0 ? required : Object.keys(shape)).join(', ')} }`);
+  }
+  return [...forms];
 }
 
 function discriminatorOptions(path: readonly PathKey[], discriminator: string): string[] {

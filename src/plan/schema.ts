@@ -298,6 +298,35 @@ export const ApprovalRequirement = z.strictObject({
 });
 
 // ---------------------------------------------------------------------------------------------------------------
+// Tasks: what runs on entering or leaving a phase, on a schedule, or when a trigger fires
+
+export const TaskRun = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('command'), command: z.string().min(1), timeout: Duration.default('10m') }),
+  z.strictObject({ type: z.literal('http'), url: z.string().url(), method: z.enum(['GET', 'POST']).default('POST') }),
+  z.strictObject({ type: z.literal('notify'), channels: z.array(Name).min(1), message: z.string() }),
+  z.strictObject({
+    type: z.literal('snapshot').meta({ description: 'Records current metric values in the ops log.' }),
+    metrics: z.array(Name).optional(),
+  }),
+  z.strictObject({ type: z.literal('manual').meta({ description: 'A person does it and reports completion.' }), role: Name.optional() }),
+]);
+
+export const Task = z.strictObject({
+  name: Name,
+  description: z.string().optional(),
+  on: z.enum(['enter', 'exit', 'every', 'daily']).default('enter'),
+  every: Duration.optional().meta({ description: 'With on: every — the period ("every 15 minutes").' }),
+  at: ClockTime.optional().meta({ description: 'With on: daily — the time of day.' }),
+  repeatFor: Duration.optional().meta({
+    description:
+      'With on: every or daily — stop repeating this long after the phase (or stabilization) began ("Week 1: daily health checks").',
+  }),
+  run: TaskRun,
+  required: z.boolean().default(false).meta({ description: 'The phase cannot advance until this task has succeeded.' }),
+  source: Source,
+});
+
+// ---------------------------------------------------------------------------------------------------------------
 // Actions: what a trigger or a timeout does
 
 export const TriggerAction = z.enum(['rollback', 'hold', 'revert-phase', 'pause', 'alert', 'kill']).meta({
@@ -319,33 +348,15 @@ export const Trigger = z.strictObject({
   hold: HoldPolicy.optional().meta({ description: 'For hold: who decides, and what happens on timeout.' }),
   notify: z.array(Name).optional().meta({ description: 'Channels told when it fires.' }),
   severity: z.enum(['hard', 'soft', 'info']).optional().meta({ description: 'Label shown in reports (hard stop / soft stop).' }),
+  tasks: z
+    .array(Task)
+    .optional()
+    .meta({ description: 'Its runbook: tasks started when it fires ("inspect DB ops and recent changes"); on must be enter.' }),
   source: Source,
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-// Tasks, config changes, budgets
-
-export const TaskRun = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('command'), command: z.string().min(1), timeout: Duration.default('10m') }),
-  z.strictObject({ type: z.literal('http'), url: z.string().url(), method: z.enum(['GET', 'POST']).default('POST') }),
-  z.strictObject({ type: z.literal('notify'), channels: z.array(Name).min(1), message: z.string() }),
-  z.strictObject({
-    type: z.literal('snapshot').meta({ description: 'Records current metric values in the ops log.' }),
-    metrics: z.array(Name).optional(),
-  }),
-  z.strictObject({ type: z.literal('manual').meta({ description: 'A person does it and reports completion.' }), role: Name.optional() }),
-]);
-
-export const Task = z.strictObject({
-  name: Name,
-  description: z.string().optional(),
-  on: z.enum(['enter', 'exit', 'every', 'daily']).default('enter'),
-  every: Duration.optional().meta({ description: 'With on: every — the period ("every 15 minutes").' }),
-  at: ClockTime.optional().meta({ description: 'With on: daily — the time of day.' }),
-  run: TaskRun,
-  required: z.boolean().default(false).meta({ description: 'The phase cannot advance until this task has succeeded.' }),
-  source: Source,
-});
+// Config changes, budgets
 
 export const ConfigChange = z.strictObject({
   key: z.string().min(1).meta({ description: 'Configuration key, e.g. "stripe.mode".' }),

@@ -128,6 +128,11 @@ export function checkPlan(plan: Plan): PlanProblem[] {
       t.notify?.forEach((c, j) => channel(c, [...at, 'notify', j]));
       if (t.hold && t.action !== 'hold') report([...at, 'hold'], `hold settings apply only to action "hold", not "${t.action}"`);
       t.hold?.decidedBy?.forEach((r, j) => role(r, [...at, 'hold', 'decidedBy', j]));
+      tasks(t.tasks, [...at, 'tasks']);
+      // A trigger's runbook starts when it fires; there is no phase for it to enter, leave or repeat in.
+      t.tasks?.forEach((task, j) => {
+        if (task.on !== 'enter') report([...at, 'tasks', j, 'on'], `a trigger's tasks start when it fires: on must be "enter" (or left out), got "${task.on}"`);
+      });
     });
   };
   const tasks = (list: TaskDef[] | undefined, path: Path) => {
@@ -138,6 +143,9 @@ export function checkPlan(plan: Plan): PlanProblem[] {
       if (t.on === 'every' && !t.every) report([...at, 'every'], 'required with on: every — how often the task runs, e.g. "15m"');
       if (t.on !== 'every' && t.every) report([...at, 'on'], `"every" is set, so on must be "every", got "${t.on}"`);
       if (t.on === 'daily' && !t.at) report([...at, 'at'], 'required with on: daily — the time of day, e.g. "09:00"');
+      if (t.repeatFor !== undefined && t.on !== 'every' && t.on !== 'daily') {
+        report([...at, 'repeatFor'], `repeatFor limits a repeating task: on must be "every" or "daily", got "${t.on}"`);
+      }
       if (t.run.type === 'notify') t.run.channels.forEach((c, j) => channel(c, [...at, 'run', 'channels', j]));
       if (t.run.type === 'snapshot') t.run.metrics?.forEach((m, j) => metric(m, [...at, 'run', 'metrics', j]));
       if (t.run.type === 'manual' && t.run.role) role(t.run.role, [...at, 'run', 'role']);

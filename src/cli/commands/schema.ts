@@ -1,0 +1,32 @@
+/**
+ * `canary schema [--out file]`: the JSON Schema of the plan format, generated from the zod definitions, for editors
+ * (`# yaml-language-server: $schema=…`). `npm run schema` writes it to schema/plan.schema.json.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Command } from 'commander';
+import { planJsonSchema } from '../../plan/schema';
+import type { CliContext } from '../context';
+
+/** The schema as it is printed and committed: two-space JSON with a final newline. */
+export function planJsonSchemaText(): string {
+  return `${JSON.stringify(planJsonSchema(), null, 2)}\n`;
+}
+
+/** Adds `schema` to the program. */
+export function registerSchemaCommand(program: Command, cli: CliContext): void {
+  program
+    .command('schema')
+    .description('print the JSON Schema of the plan format')
+    .option('--out <file>', 'write it to this file instead of printing it')
+    .action(async (options: { out?: string }) => {
+      const text = planJsonSchemaText();
+      if (!options.out) {
+        cli.io.stdout.write(text);
+        return;
+      }
+      await mkdir(dirname(options.out), { recursive: true });
+      await writeFile(options.out, text);
+      cli.out(`wrote ${options.out}`);
+    });
+}
