@@ -30,6 +30,7 @@ import type {
 const ms = (text: string | undefined): number | undefined => (text === undefined ? undefined : tryParseDuration(text));
 const MAX_PROCESSED_IDS = 2_000;
 const MAX_HISTORY = 500;
+const CHECK_REFRESH_MS = 5 * 60_000;
 const TERMINAL: RolloutStatus[] = ['completed', 'rolled_back', 'aborted', 'killed'];
 const SEVERITY: Record<TriggerDef['action'], number> = { kill: 6, rollback: 5, 'revert-phase': 4, hold: 3, pause: 2, alert: 1 };
 
@@ -386,9 +387,14 @@ class Run {
     this.runActiveChecks();
   }
 
-  /** HTTP and command conditions in the gates, entry checks and triggers in force are re-run each cycle. */
+  /**
+   * HTTP and command conditions in the gates, entry checks and triggers in force are re-run once their last result
+   * is older than five minutes (or the analysis interval, if longer): often enough to notice a change, rarely enough
+   * that a smoke-test command is not run every 30 seconds.
+   */
   private runActiveChecks(): void {
     const { plan, s } = this;
+    const refreshMs = Math.max(CHECK_REFRESH_MS, ms(plan.analysis.interval) ?? 0);
     const phase = this.phase;
     const next = plan.phases[s.phaseIndex + 1];
     const conds = [
@@ -403,6 +409,8 @@ class Run {
       const key = checkKey(c);
       if (seen.has(key)) continue;
       seen.add(key);
+      const last = s.checkResults[key];
+      if (last && s.now - last.at < refreshMs) continue;
       this.commands.push({ type: 'run-check', check: key, scope: phase?.name ?? 'before-start' });
     }
   }
