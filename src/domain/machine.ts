@@ -112,7 +112,8 @@ export function refusal(plan: Plan, state: RolloutState, event: MessageEvent): s
 /** The result of a rollout: outcome, final traffic, every decision and the full ops log. */
 export function resultOf(plan: Plan, state: RolloutState): RolloutResult {
   return {
-    outcome: state.outcome ?? (state.status === 'holding' || state.status === 'waiting' || state.status === 'paused' ? 'held' : 'held'),
+    // A rollout without an outcome yet is waiting on something (a hold, a pause, an approval, time): held.
+    outcome: state.outcome ?? 'held',
     finalPercent: state.percent,
     phase: phaseName(plan, state.phaseIndex),
     decisions: state.opsLog.map(({ at, phase, action, reason }) => ({ at, phase, action, reason })),
