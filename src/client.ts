@@ -18,7 +18,7 @@ import { DEFAULT_TASK_QUEUE } from './worker';
 import type { Plan } from './plan/schema';
 import type { RolloutResult } from './domain/types';
 import * as messages from './workflows/messages';
-import type { rolloutWorkflow } from './workflows/rollout';
+import type { rolloutWorkflow, RolloutWorkflowInput } from './workflows/rollout';
 
 /** Where a Temporal server is, as far as environment variables and envconfig profiles say. */
 export interface ConfiguredServer {
@@ -99,12 +99,12 @@ export async function skeletonResult(handle: WorkflowHandle): Promise<SkeletonRo
 export async function startRollout(
   client: Client,
   plan: Plan,
-  options: { workflowId?: string; taskQueue?: string; maxHistoryEvents?: number } = {},
+  options: { workflowId?: string; taskQueue?: string } & Pick<RolloutWorkflowInput, 'maxHistoryEvents' | 'localActivities'> = {},
 ): Promise<WorkflowHandle<typeof rolloutWorkflow>> {
   return client.workflow.start<typeof rolloutWorkflow>('rolloutWorkflow', {
     taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
     workflowId: options.workflowId ?? rolloutWorkflowId(plan.target.flags.join('+'), plan.target.environment),
-    args: [{ plan, maxHistoryEvents: options.maxHistoryEvents }],
+    args: [{ plan, maxHistoryEvents: options.maxHistoryEvents, localActivities: options.localActivities }],
     typedSearchAttributes: [
       { key: canaryPlanIdKey, value: plan.id },
       { key: canaryStatusKey, value: 'pending' },

@@ -10,8 +10,12 @@ import { createRolloutActivities, type RolloutActivityDeps } from './activities/
 import { FileConfigStore } from './providers/config/file-config-store';
 import { FlagdFileStore } from './providers/flags/flagd-file-store';
 import { ScenarioMetricSource } from './providers/metrics/scenario-source';
-import type { Notifier } from './providers/notify/notifier';
+import type { ApproverKeys } from './providers/identity/approval-signature';
+import { createFlagStore } from './providers/flags/create-flag-store';
+import { createMetricSource } from './providers/metrics/create-metric-source';
+import { createNotifier } from './providers/notify/create-notifier';
 import type { Scenario } from './simulate/scenario';
+import { scenarioCheckOutcome, scenarioTaskOutcome } from './simulate/simulator';
 
 /** The task queue rollouts run on unless configured otherwise. */
 export const DEFAULT_TASK_QUEUE = 'canary-rollouts';
@@ -30,6 +34,8 @@ export interface CreateWorkerOptions {
   rolloutDeps?: RolloutActivityDeps;
   /** A prebuilt bundle (tests bundle once per run); otherwise the worker bundles src/workflows. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Any other worker settings (tests on the time-skipping server turn the sticky workflow cache off). */
+  workerOptions?: Partial<Omit<WorkerOptions, 'connection' | 'namespace' | 'taskQueue' | 'activities' | 'workflowBundle' | 'workflowsPath'>>;
 }
 
 /** Builds the default providers from options. */
@@ -42,7 +48,8 @@ export const DEFAULT_CONFIG_FILE = resolve('.canary', 'config.json');
 
 /**
  * The default providers of plan-driven rollouts: flagd files as the plan names them, a JSON configuration store,
- * scenario metric sources when a scenario is given, and notifications written to the worker log.
+ * Prometheus and scrape metric sources as the plan names them (scenario sources when a scenario is given), and the
+ * plan's notification channels (`log` writes to the worker log).
  */
 export function createRolloutDeps(
   options: {
@@ -50,26 +57,37 @@ export function createRolloutDeps(
     /** A scenario for `scenario` metric sources, or one per rollout (by workflow id). */
     scenario?: Scenario | ((workflowId: string) => Scenario | undefined);
     flagFileRoot?: string;
+    /** Approvers' public keys; defaults to the plan's key references (see approval-signature.ts). */
+    approverKeys?: ApproverKeys;
   } = {},
 ): RolloutActivityDeps {
   const scenarioFor = (): Scenario | undefined => {
     const scenario = options.scenario;
     return typeof scenario === 'function' ? scenario(Context.current().info.workflowExecution?.workflowId ?? '') : scenario;
   };
-  const logNotifier: Notifier = {
-    send: async (n) => log.info(`notify ${n.channel}: ${n.message}`, { rolloutId: n.rolloutId, event: n.event }),
-  };
   return {
-    flagStore: (name, config) => {
-      if (config.type !== 'flagd-file') throw new Error(`flag provider ${name} of type ${config.type} is not available on this worker`);
-      return new FlagdFileStore(resolve(options.flagFileRoot ?? '.', config.path));
-    },
-    metricSource: (_name, config) => {
-      const scenario = config.type === 'scenario' ? scenarioFor() : undefined;
+    flagStore: (name, config) => createFlagStore(name, config, { root: options.flagFileRoot }),
+    metricSource: (name, config) => {
+      if (config.type !== 'scenario') return createMetricSource(name, config);
+      const scenario = scenarioFor();
       return scenario ? new ScenarioMetricSource(scenario) : undefined;
     },
     config: new FileConfigStore(options.configFile ?? DEFAULT_CONFIG_FILE),
-    notifier: () => logNotifier,
+    approverKeys: options.approverKeys,
+    // With a scenario, command and http tasks and checks are answered from it, exactly as the simulator does.
+    outcomes: options.scenario
+      ? {
+          task: (name) => {
+            const scenario = scenarioFor();
+            return scenario && scenarioTaskOutcome(scenario, name);
+          },
+          check: (key) => {
+            const scenario = scenarioFor();
+            return scenario && scenarioCheckOutcome(scenario, key);
+          },
+        }
+      : undefined,
+    notifier: (name, config) => createNotifier(name, config, process.env, { log: (line) => log.info(line) }),
   };
 }
 
@@ -77,6 +95,7 @@ export function createRolloutDeps(
 export async function createWorker(options: CreateWorkerOptions): Promise<Worker> {
   const deps = options.deps ?? createDefaultDeps({ flagFile: options.flagFile });
   return Worker.create({
+    ...options.workerOptions,
     connection: options.connection,
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,

@@ -5,13 +5,16 @@
  */
 import { execFile } from 'node:child_process';
 import { ApplicationFailure } from '@temporalio/activity';
+import { checkKey } from '../domain/conditions';
 import { tryParseDuration } from '../domain/duration';
 import type { MetricReading, Millis } from '../domain/types';
 import type { ConditionDef, Plan, TaskDef } from '../plan/schema';
 import type { ConfigStore, ConfigValue } from '../providers/config/file-config-store';
 import type { FlagStore } from '../providers/flags/flag-store';
 import type { MetricSource } from '../providers/metrics/metric-source';
-import type { Notifier } from '../providers/notify/notifier';
+import type { Notification, Notifier } from '../providers/notify/notifier';
+import { NotifyFailed } from '../providers/notify/notify-failed';
+import { approverKeysFromEnvironment, type ApproverKeys, type SignatureVerdict, type SignedDecision, verifyDecision } from '../providers/identity/approval-signature';
 
 type FlagProviderConfig = Plan['providers']['flags'][string];
 type MetricSourceConfig = Plan['providers']['metrics'][string];
@@ -25,6 +28,25 @@ export interface RolloutActivityDeps {
   notifier(channel: string, config: ChannelConfig): Notifier;
   /** Runs a shell command with a timeout; defaults to /bin/sh -c. */
   runCommand?(command: string, timeoutMs: number): Promise<{ exitCode: number; output: string }>;
+  /** Public keys of approvers; defaults to the plan's key references resolved by {@link approverKeysFromEnvironment}. */
+  approverKeys?: ApproverKeys;
+  /**
+   * Answers for command and http tasks and checks instead of running them (a scenario's world: backtests and tests
+   * that replay a scenario through the workflow). Undefined from either function means: run it for real.
+   */
+  outcomes?: {
+    task(name: string): { ok: boolean; detail?: string } | undefined;
+    check(key: string): { ok: boolean; detail?: string } | undefined;
+  };
+}
+
+export interface VerifySignatureInput {
+  jws: string;
+  decision: SignedDecision;
+  /** The role's key references from the plan. */
+  keyRefs: string[];
+  /** Workflow time: expiry is judged against it, so replays and time-skipping agree. */
+  at: Millis;
 }
 
 export interface ObserveInput {
@@ -55,11 +77,19 @@ export interface NotifyInput {
   channels: Array<{ name: string; config: ChannelConfig }>;
   event: string;
   message: string;
+  /** Title, severity, evidence fields and actions (such as the exact approve command), where the event has them. */
+  details?: Pick<Notification, 'title' | 'severity' | 'fields' | 'actions' | 'links' | 'resolve'>;
 }
 
 export function createRolloutActivities(deps: RolloutActivityDeps) {
   const runCommand = deps.runCommand ?? shell;
+  const approverKeys = deps.approverKeys ?? approverKeysFromEnvironment();
   return {
+    /** Verifies an approval's or token consumption's signature; never throws (a problem is part of the verdict). */
+    async verifySignature(input: VerifySignatureInput): Promise<SignatureVerdict> {
+      return verifyDecision(input.jws, input.decision, approverKeys, input.keyRefs, input.at);
+    },
+
     /** Reads every requested metric; a failing source yields an error reading, never an exception. */
     async observeMetrics(input: ObserveInput): Promise<Record<string, MetricReading>> {
       const readings: Record<string, MetricReading> = {};
@@ -98,6 +128,8 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
 
     /** Runs a task: a command must exit 0, an HTTP call must answer 2xx. */
     async runTask(input: RunTaskInput): Promise<{ ok: boolean; detail?: string }> {
+      const answered = deps.outcomes?.task(input.task.name);
+      if (answered) return answered;
       const run = input.task.run;
       switch (run.type) {
         case 'command': {
@@ -116,6 +148,8 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
 
     /** Runs an http or command check. */
     async runCheck(input: RunCheckInput): Promise<{ ok: boolean; detail?: string }> {
+      const answered = deps.outcomes?.check(checkKey(input.condition));
+      if (answered) return answered;
       const c = input.condition;
       if (c.kind === 'command') {
         const result = await runCommand(c.run, tryParseDuration(c.timeout) ?? 60_000);
@@ -126,10 +160,23 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
       return { ok: response.status === c.expectStatus, detail: `HTTP ${response.status} (expected ${c.expectStatus})` };
     },
 
+    /**
+     * Sends one message to every channel. Each channel is tried even when another fails; a failure that a retry could
+     * fix (timeout, 5xx, 429) is retried by Temporal, others (a missing variable, a rejected payload) are final.
+     */
     async notify(input: NotifyInput): Promise<void> {
+      const failures: NotifyFailed[] = [];
       for (const channel of input.channels) {
-        await deps.notifier(channel.name, channel.config).send({ channel: channel.name, event: input.event, message: input.message, rolloutId: input.rolloutId });
+        try {
+          await deps.notifier(channel.name, channel.config).send({ ...input.details, channel: channel.name, event: input.event, message: input.message, rolloutId: input.rolloutId });
+        } catch (err) {
+          failures.push(err instanceof NotifyFailed ? err : new NotifyFailed(`${channel.name}: ${(err as Error).message}`, channel.name, true));
+        }
       }
+      if (failures.length === 0) return;
+      const message = failures.map((f) => f.message).join('; ');
+      if (failures.some((f) => f.retryable)) throw ApplicationFailure.retryable(message, 'NotifyFailed');
+      throw ApplicationFailure.nonRetryable(message, 'NotifyFailed');
     },
   };
 }

@@ -10,6 +10,7 @@ import { Command, CommanderError } from 'commander';
 import { version } from '../../package.json';
 import { registerPlanCommand } from './commands/plan';
 import { registerSchemaCommand } from './commands/schema';
+import { registerSimulateCommand } from './commands/simulate';
 import { registerValidateCommand } from './commands/validate';
 import { CliContext, ExitCode, type CliIo } from './context';
 
@@ -28,6 +29,7 @@ export function buildProgram(cli: CliContext): Command {
   registerValidateCommand(program, cli);
   registerPlanCommand(program, cli);
   registerSchemaCommand(program, cli);
+  registerSimulateCommand(program, cli);
   return program;
 }
 

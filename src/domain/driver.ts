@@ -65,3 +65,15 @@ export async function feed(plan: Plan, state: RolloutState, event: RolloutEvent,
     }
   }
 }
+
+/** How late a timer may fire and still count as on time (server and worker jitter, busy task queues). */
+export const TIMER_JITTER_MS = 5_000;
+
+/**
+ * The time a timer event is stamped with: the moment it was scheduled for when it fired within
+ * {@link TIMER_JITTER_MS}, so jitter never shifts windows and "for" durations; the real time when it fired later
+ * (a worker that was down), so a late tick never pretends to be early.
+ */
+export function timerEventTime(scheduledAt: number | undefined, now: number): number {
+  return scheduledAt !== undefined && now >= scheduledAt && now - scheduledAt <= TIMER_JITTER_MS ? scheduledAt : now;
+}

@@ -267,10 +267,10 @@ class Run {
           const requirement = plan.phases[index]?.approvals?.find((a) => a.role === event.role);
           if (!requirement) return `phase ${name} needs no approval by ${event.role}`;
           if ((requirement.signatureRequired ?? role.signatureRequired) && !event.verified) {
-            return `an approval by ${event.role} must carry a valid signature`;
+            return `an approval by ${event.role} must carry a valid signature${event.signatureProblem ? `: ${event.signatureProblem}` : ''}`;
           }
         } else if (role.signatureRequired && !event.verified) {
-          return `an approval by ${event.role} must carry a valid signature`;
+          return `an approval by ${event.role} must carry a valid signature${event.signatureProblem ? `: ${event.signatureProblem}` : ''}`;
         }
         if (subject === 'hold' && (!s.hold || (s.hold.decidedBy && !s.hold.decidedBy.includes(event.role)))) {
           return s.hold ? `the hold is decided by ${s.hold.decidedBy?.join(' or ')}, not ${event.role}` : 'nothing is on hold';
@@ -283,7 +283,7 @@ class Run {
         if (s.tokensConsumed[token.id]) return `token ${token.id} was already consumed by ${s.tokensConsumed[token.id]?.by}`;
         if (event.role !== token.role) return `token ${token.id} must be consumed by the ${token.role} role, not ${event.role}`;
         if (!plan.roles[token.role]?.members.includes(event.by)) return `${event.by} does not hold the role ${token.role}`;
-        if (plan.roles[token.role]?.signatureRequired && !event.verified) return `consuming ${token.id} needs a valid ${token.role} signature`;
+        if (plan.roles[token.role]?.signatureRequired && !event.verified) return `consuming ${token.id} needs a valid ${token.role} signature${event.signatureProblem ? `: ${event.signatureProblem}` : ''}`;
         const unmet = this.unmetChecks(token.requires);
         if (unmet.length > 0) return `its conditions do not hold: ${unmet.join('; ')} — HOLD`;
         return undefined;
@@ -383,7 +383,9 @@ class Run {
 
   private emitObserve(metrics: string[]): void {
     const interval = ms(this.plan.analysis.interval) ?? 30_000;
-    this.s.nextObservationAt = this.s.now + interval;
+    // Stay on the grid the first observation set: a tick that arrives a little late does not shift the ones after it.
+    const due = this.s.nextObservationAt;
+    this.s.nextObservationAt = due !== undefined && this.s.now >= due && this.s.now - due < interval ? due + interval : this.s.now + interval;
     this.commands.push({ type: 'observe', metrics, flags: this.flagReads() });
     this.runActiveChecks();
   }
@@ -674,6 +676,8 @@ class Run {
   private triggerAction(trigger: TriggerDef, detail: string): void {
     const reason = `trigger ${trigger.name} fired: ${detail}${trigger.source ? ` [${trigger.source}]` : ''}`;
     this.notify('trigger-fired', reason, trigger.notify);
+    // The trigger's runbook starts with it (manual steps are assigned, commands run, messages sent).
+    for (const t of trigger.tasks ?? []) this.runTask(t, `trigger:${trigger.name}`);
     switch (trigger.action) {
       case 'alert':
         this.log('alert', reason);
@@ -783,7 +787,17 @@ class Run {
       if (have < a.quorum) waiting.push(`approval by ${a.role} (${have} of ${a.quorum}) to leave ${phase.name}`);
     }
     for (const t of phase.tasks ?? []) {
-      if (t.required && s.taskRuns[`${phase.name}:${t.name}`]?.ok !== true) waiting.push(`required task ${t.name}`);
+      if (t.on !== 'exit' && t.required && s.taskRuns[`${phase.name}:${t.name}`]?.ok !== true) waiting.push(`required task ${t.name}`);
+    }
+    // Exit tasks start once everything else allows leaving ("record the go/no-go rationale"); required ones must
+    // then succeed before the phase is left.
+    if (waiting.length === 0) {
+      for (const t of phase.tasks ?? []) {
+        if (t.on !== 'exit') continue;
+        const run = s.taskRuns[`${phase.name}:${t.name}`];
+        if (!run || run.at < s.phaseEnteredAt) this.runTask(t, phase.name);
+        if (t.required && s.taskRuns[`${phase.name}:${t.name}`]?.ok !== true) waiting.push(`required task ${t.name}`);
+      }
     }
     const maxMs = ms(phase.maxDuration);
     if (waiting.length > 0 && maxMs !== undefined && elapsed >= maxMs && !s.notified[`max:${phase.name}`]) {
@@ -960,6 +974,7 @@ class Run {
         const failing = (after?.stabilization?.gates ?? []).filter((g) => !this.holds(`stabilization:${g.name}`, g.when).ok).map((g) => g.name);
         this.log('stabilize', `stabilization of ${after?.stabilization?.duration} ended: ${failing.length ? `not stable: ${failing.join(', ')}` : 'stable'}`, undefined, true);
         this.notify('stabilization-report', `Stabilization ended: ${failing.length ? `not stable (${failing.join(', ')})` : 'stable'}`);
+        for (const t of after?.stabilization?.tasks ?? []) if (t.on === 'exit') this.runTask(t, 'stabilization');
         return this.startSuccessCriteria();
       }
       case 'success-criteria': {
@@ -1010,6 +1025,7 @@ class Run {
       this.setStage('stabilization');
       this.setStatus('stabilizing');
       this.log('stabilize', `stabilization for ${after.stabilization.duration} started${after.stabilization.tasks.length ? ` with tasks ${after.stabilization.tasks.map((t) => t.name).join(', ')}` : ''}`);
+      for (const t of after.stabilization.tasks) if (t.on === 'enter') this.runTask(t, 'stabilization');
       return true;
     }
     return this.startSuccessCriteria();
@@ -1132,16 +1148,19 @@ class Run {
 
   private startRollback(reason: string, outcome: Outcome, by?: string): void {
     const { plan, s } = this;
-    const undo = [...s.compensations].reverse();
-    s.compensations = [];
+    // target previous-percent: only the current phase's changes are undone; the rollout ends at the phase before it.
+    const current = this.phase?.name;
+    const partial = plan.rollback.target === 'previous-percent' && s.phaseIndex > 0;
+    const undo = [...s.compensations].filter((c) => !partial || c.phase === current).reverse();
+    s.compensations = partial ? s.compensations.filter((c) => c.phase !== current) : [];
     this.compensate(undo, 'rollback');
-    s.percent = 0;
+    s.percent = partial ? (plan.phases[s.phaseIndex - 1]?.percent ?? 0) : 0;
     s.hold = undefined;
     s.pause = undefined;
     this.setStatus('rolling-back');
     const withinMs = ms(plan.rollback.verify?.within);
     s.rollback = { reason, startedAt: s.now, verifyUntil: withinMs === undefined ? undefined : s.now + withinMs, outcome };
-    this.log('rollback', `ROLLBACK: ${reason}; flags to 0%${undo.some((c) => c.kind === 'config') ? ', configuration reverted' : ''}`, by, true);
+    this.log('rollback', `ROLLBACK: ${reason}; flags to ${s.percent}%${undo.some((c) => c.kind === 'config') ? ', configuration reverted' : ''}`, by, true);
     this.notify('rollback', `Rollout rolled back: ${reason}`);
     for (const t of plan.rollback.tasks ?? []) this.runTask(t, 'rollback');
     if (withinMs === undefined) this.finish(outcome, reason);
@@ -1243,6 +1262,9 @@ class Run {
     const { s } = this;
     const due = (task: TaskDef, scope: string) => {
       const last = s.taskRuns[`${scope}:${task.name}`]?.at;
+      // repeatFor: "Week 1: daily health checks" — no repetitions once that long has passed since the stage began.
+      const began = scope === 'stabilization' ? (s.stageStartedAt ?? s.phaseEnteredAt) : s.phaseEnteredAt;
+      if (task.repeatFor !== undefined && s.now - began > (ms(task.repeatFor) ?? Infinity)) return;
       const every = ms(task.every);
       if (task.on === 'every' && every !== undefined) {
         const since = last ?? s.phaseEnteredAt;

@@ -55,10 +55,12 @@ export type RolloutEvent =
       subject?: string;
       reason?: string;
       verified?: boolean;
+      /** Why a signature that came with the message did not verify. */
+      signatureProblem?: string;
     }
   | { type: 'attestation'; at: Millis; id: string; check: string; by: string; role?: string; note?: string }
   | { type: 'report-value'; at: Millis; id: string; name: string; value: string | number | boolean; by: string }
-  | { type: 'consume-token'; at: Millis; id: string; token: string; by: string; role: string; verified?: boolean }
+  | { type: 'consume-token'; at: Millis; id: string; token: string; by: string; role: string; verified?: boolean; signatureProblem?: string }
   | { type: 'incident'; at: Millis; id: string; severity: string; title: string; status?: 'open' | 'resolved' }
   | { type: 'alert'; at: Millis; id: string; alert: string; labels?: Record<string, string>; status: 'firing' | 'resolved' }
   | { type: 'spend'; at: Millis; id: string; budget: string; total: number; by?: string }

@@ -36,6 +36,18 @@ const ScenarioEvent = z.union([
   z.strictObject({ at: Offset, spend: z.strictObject({ budget: z.string(), total: z.number() }) }),
   z.strictObject({
     at: Offset,
+    taskResult: z
+      .strictObject({
+        task: z.string(),
+        scope: z.string().meta({ description: 'The phase the task belongs to, or stabilization, refreeze, rollback.' }),
+        ok: z.boolean().default(true),
+        by: z.string(),
+        detail: z.string().optional(),
+      })
+      .meta({ description: 'A person reports a manual task done (or failed).' }),
+  }),
+  z.strictObject({
+    at: Offset,
     operator: z.strictObject({
       command: z.enum(['pause', 'resume', 'abort', 'rollback', 'promote', 'force-promote', 'kill']),
       by: z.string(),
@@ -53,6 +65,14 @@ export const Scenario = z.strictObject({
   duration: Offset.meta({ description: 'How long to simulate at most.' }),
   metrics: z.record(z.string(), Metric).default({}),
   events: z.array(ScenarioEvent).default([]),
+  respond: z
+    .strictObject({
+      tasks: z
+        .strictObject({ after: Offset.meta({ description: 'How long after a manual task is assigned it is reported done.' }) })
+        .optional(),
+    })
+    .optional()
+    .meta({ description: 'Stand-ins for people: manual tasks are reported done by a member of their role.' }),
   failingTasks: z.array(z.string()).default([]),
   failingChecks: z.array(z.string()).default([]),
   flags: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
@@ -149,6 +169,7 @@ export function scenarioEvents(scenario: Scenario, start = scenarioStart(scenari
       if ('incident' in e) return { type: 'incident', at, ...e.incident, id: e.incident.id ?? id };
       if ('alert' in e) return { type: 'alert', at, id, ...e.alert };
       if ('spend' in e) return { type: 'spend', at, id, ...e.spend };
+      if ('taskResult' in e) return { type: 'task-result', at, ...e.taskResult };
       return { type: 'operator', at, id, ...e.operator };
     })
     .map((event, index) => ({ event, index }))

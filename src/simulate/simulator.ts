@@ -5,7 +5,8 @@
 import { feed, type Effects } from '../domain/driver';
 import { initialState, isFinished, resultOf } from '../domain/machine';
 import type { Plan } from '../plan/schema';
-import type { Outcome, RolloutResult, RolloutState } from '../domain/types';
+import type { Outcome, RolloutEvent, RolloutResult, RolloutState } from '../domain/types';
+import { findPlanTask } from '../plan/tasks';
 import { readingAt, scenarioEvents, scenarioStart, type Scenario } from './scenario';
 import { tryParseDuration } from '../domain/duration';
 
@@ -20,6 +21,16 @@ export interface SimulationResult {
   result: RolloutResult;
   ticks: number;
   state: RolloutState;
+  /** Every event from outside (scenario events and stand-in replies) in the order fed: what a workflow would receive. */
+  inputs: RolloutEvent[];
+}
+
+/**
+ * The plan evaluated every `interval` instead of its own analysis interval — for long backtests and for running a
+ * scenario through the workflow on the time-skipping server, where each tick costs a workflow task.
+ */
+export function withAnalysisInterval(plan: Plan, interval: string): Plan {
+  return { ...plan, analysis: { ...plan.analysis, interval } };
 }
 
 /** Runs `plan` against `scenario` until the rollout finishes or the scenario's duration ends. */
@@ -34,20 +45,24 @@ export async function simulate(plan: Plan, scenario: Scenario, options: { start?
 
   await feed(plan, state, { type: 'start', at: start }, effects);
   const events = scenarioEvents(scenario, start);
-  let i = 0;
+  const inputs: RolloutEvent[] = [];
+  const responder = taskResponder(plan, scenario);
   let ticks = 0;
   while (!isFinished(state)) {
-    const nextEvent = events[i];
+    const nextEvent = events[0];
     const wake = state.wakeAt;
     const t = Math.min(nextEvent?.at ?? Infinity, wake ?? Infinity);
     if (!Number.isFinite(t) || t > horizon) break;
-    if (nextEvent && nextEvent.at <= (wake ?? Infinity)) {
-      i++;
+    // A timer due at the same moment as an event goes first, as it does in the workflow (the timer was there first).
+    if (nextEvent && nextEvent.at < (wake ?? Infinity)) {
+      events.shift();
+      inputs.push(nextEvent);
       await feed(plan, state, nextEvent, effects);
     } else {
       ticks++;
       await feed(plan, state, { type: 'tick', at: t }, effects);
     }
+    for (const reply of responder(state)) insertByTime(events, reply);
   }
   const result = resultOf(plan, state);
   return {
@@ -60,6 +75,49 @@ export async function simulate(plan: Plan, scenario: Scenario, options: { start?
     result,
     ticks,
     state,
+    inputs,
+  };
+}
+
+/** A command or http task in a scenario's world: it succeeds unless the scenario lists it as failing. */
+export function scenarioTaskOutcome(scenario: Scenario, task: string): { ok: boolean; detail?: string } {
+  return scenario.failingTasks.includes(task) ? { ok: false, detail: 'failed in scenario' } : { ok: true, detail: 'passed in scenario' };
+}
+
+/** A command or http check (by its key) in a scenario's world: it passes unless the scenario lists it as failing. */
+export function scenarioCheckOutcome(scenario: Scenario, check: string): { ok: boolean; detail?: string } {
+  return scenario.failingChecks.includes(check) ? { ok: false, detail: 'failed in scenario' } : { ok: true, detail: 'passed in scenario' };
+}
+
+/** Inserts `event` after every event at the same time or earlier, keeping the list in time order. */
+function insertByTime(events: RolloutEvent[], event: RolloutEvent): void {
+  let i = events.length;
+  while (i > 0 && (events[i - 1]?.at ?? 0) > event.at) i--;
+  events.splice(i, 0, event);
+}
+
+/**
+ * The scenario's stand-in for people doing manual tasks: each manual task is reported done `respond.tasks.after`
+ * after it was assigned, by the first member of its role.
+ */
+function taskResponder(plan: Plan, scenario: Scenario): (state: RolloutState) => RolloutEvent[] {
+  const after = tryParseDuration(scenario.respond?.tasks?.after ?? '');
+  if (after === undefined) return () => [];
+  const answered = new Map<string, number>();
+  return (state) => {
+    const replies: RolloutEvent[] = [];
+    for (const [key, run] of Object.entries(state.taskRuns)) {
+      if (run.ok !== undefined || answered.get(key) === run.at) continue;
+      const split = key.indexOf(':');
+      const scope = key.slice(0, split);
+      const task = findPlanTask(plan, scope, key.slice(split + 1));
+      if (task?.run.type !== 'manual') continue;
+      answered.set(key, run.at);
+      const role = task.run.role;
+      const by = (role && plan.roles[role]?.members[0]) ?? `${role ?? 'operator'}@scenario`;
+      replies.push({ type: 'task-result', at: run.at + after, task: task.name, scope, ok: true, by });
+    }
+    return replies;
   };
 }
 
@@ -83,10 +141,8 @@ export function scenarioEffects(
       metrics: Object.fromEntries(c.metrics.map((m) => [m, readingAt(scenario, m, state.now - state.startedAt, plan.metrics[m]?.query)])),
       flags: Object.fromEntries(c.flags.map((f) => [f, scenario.flags[f]])),
     }),
-    runTask: async (c) =>
-      scenario.failingTasks.includes(c.task) ? { ok: false, detail: 'failed in scenario' } : { ok: true },
-    runCheck: async (c) =>
-      scenario.failingChecks.includes(c.check) ? { ok: false, detail: 'failed in scenario' } : { ok: true },
+    runTask: async (c) => scenarioTaskOutcome(scenario, c.task),
+    runCheck: async (c) => scenarioCheckOutcome(scenario, c.check),
     notify: async (c) => {
       notifications.push({ at: new Date(state.now).toISOString(), event: c.event, channels: c.channels, message: c.message });
     },

@@ -4,7 +4,7 @@
  * too; a refused signal is recorded in the ops log as refused). Plus a `status` query.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { OperatorCommand, OpsLogEntry, Outcome, RolloutStatus } from '../domain/types';
+import type { OperatorCommand, OpsLogEntry, Outcome, RolloutResult, RolloutStatus } from '../domain/types';
 
 /** Every message may carry an id; a repeated id is ignored (also across continue-as-new). */
 interface MessageBase {
@@ -114,3 +114,5 @@ export const spendSignal = defineSignal<[SpendInput]>('spend');
 export const taskResultSignal = defineSignal<[TaskResultInput]>('taskResult');
 
 export const statusQuery = defineQuery<RolloutStatusView>('status');
+/** The whole result so far (every decision, the full ops log) — what the rollout returns when it ends. */
+export const resultQuery = defineQuery<RolloutResult>('result');

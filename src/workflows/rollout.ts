@@ -16,14 +16,15 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { UpdateDefinition } from '@temporalio/common';
+import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
 import type { RolloutActivities } from '../activities/rollout-activities';
 import { checkKey } from '../domain/conditions';
-import { feed, type Effects } from '../domain/driver';
+import { feed, timerEventTime, type Effects } from '../domain/driver';
 import { gatesOf, initialState, isFinished, refusal, resultOf } from '../domain/machine';
 import type { MessageEvent, OpsLogEntry, RolloutEvent, RolloutResult, RolloutState } from '../domain/types';
 import { tryParseDuration } from '../domain/duration';
 import type { Plan } from '../plan/schema';
+import { findPlanTask } from '../plan/tasks';
 import * as m from './messages';
 import { canaryPhaseKey, canaryPlanIdKey, canaryStatusKey, canaryTrafficPercentKey } from './search-attributes';
 
@@ -33,6 +34,12 @@ export interface RolloutWorkflowInput {
   state?: RolloutState;
   /** Continue as new once a run's history reaches this many events (also when the server suggests it). */
   maxHistoryEvents?: number;
+  /**
+   * Metric reads and signature checks run as local activities (default: one marker event per tick). False makes them
+   * regular activities, three events more per tick — for the time-skipping test server, which does not know about
+   * local activities and may skip time while one runs.
+   */
+  localActivities?: boolean;
 }
 
 const { setFlags, setConfig, runTask, runCheck, notify } = proxyActivities<RolloutActivities>({
@@ -40,10 +47,11 @@ const { setFlags, setConfig, runTask, runCheck, notify } = proxyActivities<Rollo
   retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 10 },
 });
 // Metric reads are frequent and cheap to repeat: a local activity costs one history event instead of three.
-const { observeMetrics } = proxyLocalActivities<RolloutActivities>({
+const local = proxyLocalActivities<RolloutActivities>({
   startToCloseTimeout: '30s',
   retry: { maximumAttempts: 3 },
 });
+const remote = proxyActivities<RolloutActivities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 3 } });
 
 export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<RolloutResult> {
   const { plan } = input;
@@ -51,6 +59,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   const state = input.state ?? initialState(Date.now());
   const inbox: RolloutEvent[] = [];
   const maxEvents = input.maxHistoryEvents ?? 4_000;
+  const { observeMetrics, verifySignature } = input.localActivities === false ? remote : local;
 
   const effects: Effects = {
     setFlags: (c) => {
@@ -71,7 +80,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       }),
     }),
     runTask: (c) => {
-      const task = findTask(plan, c.scope, c.task);
+      const task = findPlanTask(plan, c.scope, c.task);
       return task ? runTask({ task, scope: c.scope }) : Promise.resolve({ ok: false, detail: `task ${c.task} not in plan` });
     },
     runCheck: (c) => {
@@ -92,6 +101,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   const toEvent = <T extends MessageEvent['type']>(type: T, id: string | undefined, body: object): MessageEvent =>
     ({ type, at: Date.now(), id: id ?? `${type}-${info.runId}-${Date.now()}-${inbox.length}`, ...body }) as MessageEvent;
   const validate = (event: MessageEvent) => {
+    // The handler builds the event again and keeps its signature; a validator leaves nothing behind.
+    signatures.delete(event.id);
     const why = refusal(plan, state, event);
     if (why) throw new Error(why);
   };
@@ -100,12 +111,40 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const logStart = state.opsLog.length;
     inbox.push(event);
     await condition(() => processed.has(event.id) || isFinished(state));
-    return { accepted: true, status: state.status, log: state.opsLog.slice(logStart) };
+    const log = state.opsLog.slice(logStart);
+    // Refused only after it was queued: a signature that did not verify (the validator cannot run activities).
+    const refused = log.find((e) => e.action === 'refuse');
+    if (refused) throw ApplicationFailure.nonRetryable(refused.reason, 'MessageRefused');
+    return { accepted: true, status: state.status, log };
   };
 
+  // Signatures travel beside the event, not in the machine state; the worker verifies them before the event counts.
+  const signatures = new Map<string, string>();
+  const signed = (event: MessageEvent, signature: string | undefined): MessageEvent => {
+    if (signature) signatures.set(event.id, signature);
+    return event;
+  };
+  const verify = async (event: RolloutEvent): Promise<RolloutEvent> => {
+    if ((event.type !== 'approval' && event.type !== 'consume-token') || !signatures.has(event.id)) return event;
+    const jws = signatures.get(event.id) as string;
+    signatures.delete(event.id);
+    const verdict = await verifySignature({
+      jws,
+      keyRefs: plan.roles[event.role]?.keys ?? [],
+      at: event.at,
+      decision:
+        event.type === 'approval'
+          ? { rollout: info.workflowId, action: event.decision, role: event.role, by: event.by, id: event.id, subject: event.subject }
+          : { rollout: info.workflowId, action: 'consume-token', role: event.role, by: event.by, id: event.id, token: event.token },
+    });
+    return verdict.verified ? { ...event, verified: true } : { ...event, verified: false, signatureProblem: verdict.problem };
+  };
+
+  // `verified` is provisional until the loop has checked the signature: validators judge everything else.
   const approval = (decision: 'approve' | 'reject') => (i: m.ApproveInput) =>
-    toEvent('approval', i.id, { role: i.role, by: i.by, subject: i.subject, reason: i.reason, decision, verified: false });
-  const token = (i: m.ConsumeTokenInput) => toEvent('consume-token', i.id, { token: i.token, by: i.by, role: i.role, verified: false });
+    signed(toEvent('approval', i.id, { role: i.role, by: i.by, subject: i.subject, reason: i.reason, decision, verified: Boolean(i.signature) }), i.signature);
+  const token = (i: m.ConsumeTokenInput) =>
+    signed(toEvent('consume-token', i.id, { token: i.token, by: i.by, role: i.role, verified: Boolean(i.signature) }), i.signature);
   const attest = (i: m.AttestInput) => toEvent('attestation', i.id, { check: i.check, by: i.by, note: i.note });
   const report = (i: m.ReportValueInput) => toEvent('report-value', i.id, { name: i.name, value: i.value, by: i.by });
   const operator = (i: m.OperatorInput) => toEvent('operator', i.id, { command: i.command, by: i.by, role: i.role, reason: i.reason });
@@ -134,6 +173,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     void inbox.push({ type: 'task-result', at: Date.now(), task: i.task, scope: i.scope, ok: i.ok, by: i.by, detail: i.detail }),
   );
   setHandler(m.statusQuery, () => statusView(plan, state, info.workflowId));
+  setHandler(m.resultQuery, () => resultOf(plan, state));
 
   // --- the loop
   let shown = '';
@@ -164,12 +204,12 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const phaseBefore = state.phaseIndex;
     if (inbox.length > 0) {
       while (inbox.length > 0) {
-        const event = inbox.shift() as RolloutEvent;
+        const event = await verify(inbox.shift() as RolloutEvent);
         await feed(plan, state, event, effects);
         if ('id' in event) processed.add(event.id);
       }
     } else {
-      await feed(plan, state, { type: 'tick', at: Date.now() }, effects);
+      await feed(plan, state, { type: 'tick', at: timerEventTime(state.wakeAt, Date.now()) }, effects);
     }
     show();
     if (isFinished(state)) break;
@@ -181,16 +221,6 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   }
   await condition(allHandlersFinished);
   return resultOf(plan, state);
-}
-
-function findTask(plan: Plan, scope: string, name: string) {
-  const lists = [
-    ...plan.phases.filter((p) => p.name === scope).map((p) => p.tasks ?? []),
-    scope === 'refreeze' ? (plan.afterFull?.refreeze ?? []) : [],
-    scope === 'stabilization' ? (plan.afterFull?.stabilization?.tasks ?? []) : [],
-    scope === 'rollback' ? (plan.rollback.tasks ?? []) : [],
-  ];
-  return lists.flat().find((t) => t.name === name);
 }
 
 function findCheckCondition(plan: Plan, key: string) {

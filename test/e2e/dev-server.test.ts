@@ -54,7 +54,7 @@ describe('walking-skeleton rollout end to end on the dev server', () => {
     expect(result).toMatchObject({ outcome: 'completed', finalPercent: 100, stepsEntered: ['canary', 'full'] });
     expect(JSON.parse(readFileSync(flagFile, 'utf8')).flags['checkout-v2']).toMatchObject({
       state: 'ENABLED',
-      targeting: { fractional: [['on', 10000], ['off', 0]] },
+      targeting: { fractional: [['on', 100], ['off', 0]] },
     });
 
     const described = await handle.describe();

@@ -2,12 +2,12 @@
  * Test access to real Temporal servers, using the binaries and the workflow bundle prepared once by global-setup.ts.
  */
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { EphemeralServerExecutable, TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, makeTelemetryFilterString, Runtime, type WorkerOptions } from '@temporalio/worker';
 import { startDevServer, startTimeSkippingServer } from '../../src/dev/dev-server';
 
-export const SETUP_FILE = resolve(__dirname, '..', '..', '.temporal', 'test', 'setup.json');
+/** Names the setup file global-setup.ts wrote for this jest run. */
+export const SETUP_FILE_ENV = 'CANARY_TEST_SETUP_FILE';
 
 export interface TestSetup {
   cli: EphemeralServerExecutable;
@@ -28,7 +28,9 @@ export function testSetup(): TestSetup {
     });
     runtimeInstalled = true;
   }
-  setup ??= JSON.parse(readFileSync(SETUP_FILE, 'utf8')) as TestSetup;
+  const file = process.env[SETUP_FILE_ENV];
+  if (!file) throw new Error(`${SETUP_FILE_ENV} is not set: run the tests through jest (test/helpers/global-setup.ts sets it)`);
+  setup ??= JSON.parse(readFileSync(file, 'utf8')) as TestSetup;
   return setup;
 }
 
@@ -36,6 +38,13 @@ export function testSetup(): TestSetup {
 export function workflowBundle(): NonNullable<WorkerOptions['workflowBundle']> {
   return { codePath: testSetup().bundlePath };
 }
+
+/**
+ * Worker settings for the time-skipping test server. No sticky workflow cache: a sticky workflow task the server
+ * hands out but the worker never receives (a poll cut short on a busy machine) is only rescheduled after a timeout in
+ * server time — which does not pass while that task is outstanding, so the test would hang.
+ */
+export const timeSkippingWorkerOptions = {} as const;
 
 /** The time-skipping test server. */
 export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
@@ -45,4 +54,22 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
 /** The real dev server (random port, in-memory state), with the canary search attributes registered. */
 export async function createDevServerEnv(extraArgs: string[] = []): Promise<TestWorkflowEnvironment> {
   return startDevServer({ executable: testSetup().cli, extraArgs });
+}
+
+/**
+ * Awaits `work` (a workflow result, an `env.sleep`) on the time-skipping server while reading the workflow's history
+ * every second. Without that, the test server (1.40) now and then stops with a workflow task started and never
+ * completed, in frozen time, and the test hangs; reading the history keeps it moving.
+ */
+export async function withTimeNudges<T>(env: TestWorkflowEnvironment, workflowId: string, work: Promise<T>): Promise<T> {
+  const nudge = setInterval(() => {
+    void env.client.workflowService
+      .getWorkflowExecutionHistory({ namespace: env.namespace ?? 'default', execution: { workflowId }, maximumPageSize: 1 })
+      .catch(() => undefined);
+  }, 1000);
+  try {
+    return await work;
+  } finally {
+    clearInterval(nudge);
+  }
 }

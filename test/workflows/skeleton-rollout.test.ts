@@ -6,7 +6,7 @@ import type { Worker } from '@temporalio/worker';
 import { abortRollout, approveStep, skeletonResult, skeletonStatus, startSkeletonRollout } from '../../src/client';
 import { createWorker } from '../../src/worker';
 import type { SkeletonRolloutInput } from '../../src/workflows/skeleton-rollout';
-import { createTimeSkippingEnv, workflowBundle } from '../helpers/temporal-env';
+import { createTimeSkippingEnv, workflowBundle, timeSkippingWorkerOptions } from '../helpers/temporal-env';
 
 const TWO_HOURS_MS = 2 * 60 * 60 * 1000;
 
@@ -33,6 +33,7 @@ describe('walking-skeleton rollout on the time-skipping server', () => {
       taskQueue: 'skeleton-time-skipping',
       flagFile,
       workflowBundle: workflowBundle(),
+      workerOptions: timeSkippingWorkerOptions,
     });
     running = worker.run();
   });

@@ -1,0 +1,90 @@
+/**
+ * Builds the notifier for a channel of a plan (`channels:` in the plan). Secrets stay environment variable NAMES
+ * here; each notifier reads its variable when it sends, so building one never fails for a missing secret.
+ */
+import type { Plan } from '../../plan/schema';
+import { NotifyFailed } from './notify-failed';
+import { type Notification, type Notifier, notificationTitle } from './notifier';
+import { PagerDutyNotifier } from './pagerduty-notifier';
+import { SlackNotifier } from './slack-notifier';
+import { WebhookNotifier } from './webhook-notifier';
+
+/** A channel's settings as the plan states them. */
+export type ChannelSettings = Plan['channels'][string];
+
+export interface CreateNotifierOptions {
+  /** Where the `log` channel writes its one line per message; default standard output. */
+  log?: (line: string) => void;
+  /** Overrides every HTTP channel's timeout. */
+  timeoutMs?: number;
+  /** The PagerDuty events URL (tests point it at a local receiver). */
+  pagerDutyEventsUrl?: string;
+}
+
+/** Suffix of the variable that, when set, holds a webhook channel's signing secret: `<urlEnv>_SIGNING_SECRET`. */
+export const WEBHOOK_SIGNING_SECRET_SUFFIX = '_SIGNING_SECRET';
+
+/**
+ * The notifier for channel `name` configured as `config`:
+ * - `slack`, `pagerduty`, `webhook`: HTTP notifiers reading their variables from `env` at send time;
+ *   a webhook channel signs its requests when `<urlEnv>_SIGNING_SECRET` is set;
+ * - `log`: writes one line per message through `options.log`;
+ * - `email`: a notifier whose every send rejects with a non-retryable `NotifyFailed` saying that this worker does not
+ *   send e-mail and which channel types to configure instead.
+ */
+export function createNotifier(
+  name: string,
+  config: ChannelSettings,
+  env: NodeJS.ProcessEnv = process.env,
+  options: CreateNotifierOptions = {},
+): Notifier {
+  switch (config.type) {
+    case 'slack':
+      return new SlackNotifier({ name, webhookUrlEnv: config.webhookUrlEnv, channel: config.channel, env, timeoutMs: options.timeoutMs });
+    case 'pagerduty':
+      return new PagerDutyNotifier({
+        name,
+        routingKeyEnv: config.routingKeyEnv,
+        severity: config.severity,
+        env,
+        timeoutMs: options.timeoutMs,
+        eventsUrl: options.pagerDutyEventsUrl,
+      });
+    case 'webhook':
+      return new WebhookNotifier({
+        name,
+        urlEnv: config.urlEnv,
+        signingSecretEnv: `${config.urlEnv}${WEBHOOK_SIGNING_SECRET_SUFFIX}`,
+        env,
+        timeoutMs: options.timeoutMs,
+      });
+    case 'log': {
+      const write = options.log ?? ((line: string) => void process.stdout.write(`${line}\n`));
+      return { send: async (n) => write(logLine(name, n)) };
+    }
+    case 'email':
+      return {
+        send: async () => {
+          throw new NotifyFailed(
+            `email channel "${name}": the email channel is not supported by this worker: configure slack, pagerduty or webhook`,
+            name,
+            false,
+          );
+        },
+      };
+  }
+}
+
+/**
+ * One line for a log: `notify <channel> <event> <rollout>: <title> — <message> | label: value; … | label: command`.
+ * Line breaks inside the message become " / ".
+ */
+export function logLine(name: string, n: Notification): string {
+  const oneLine = (text: string) => text.replace(/\s*\r?\n\s*/g, ' / ').trim();
+  const parts = [`notify ${name} ${n.event} ${n.rolloutId}: ${oneLine(notificationTitle(n))}`];
+  if (n.message.trim()) parts[0] += ` — ${oneLine(n.message)}`;
+  if (n.severity) parts.push(`severity: ${n.severity}`);
+  if (n.fields?.length) parts.push(n.fields.map((f) => `${f.label}: ${oneLine(f.value)}`).join('; '));
+  if (n.actions?.length) parts.push(n.actions.map((a) => `${a.label}: ${oneLine(a.command)}`).join('; '));
+  return parts.join(' | ');
+}

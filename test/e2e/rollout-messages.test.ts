@@ -1,0 +1,127 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { approve, consumeToken, operate, rolloutResult, rolloutStatus, startRollout } from '../../src/client';
+import { parsePlanText } from '../../src/plan/load';
+import type { Plan } from '../../src/plan/schema';
+import { signDecision } from '../../src/providers/identity/approval-signature';
+import { parseScenario } from '../../src/simulate/scenario';
+import { createRolloutDeps, createWorker } from '../../src/worker';
+import { approveSignal } from '../../src/workflows/messages';
+import { createDevServerEnv, workflowBundle } from '../helpers/temporal-env';
+
+// Seconds, not hours: the dev server runs in real time. Updates are tested here because the time-skipping test
+// server can hang on them.
+const PLAN = `
+apiVersion: canary/v1
+id: messages
+name: Messages
+target: { flags: [checkout-v2], provider: flagd, environment: e2e }
+providers:
+  flags: { flagd: { type: flagd-file, path: flags.json } }
+  metrics: { sim: { type: scenario } }
+metrics:
+  error_rate: { source: sim, query: error_rate, unit: ratio }
+roles:
+  cfo: { members: [cfo@example.com], signatureRequired: true, keys: [cfo-2026] }
+  release-manager: { members: [rm@example.com] }
+  sre: { members: [sre@example.com] }
+analysis: { interval: 1s }
+gates:
+  - name: errors-ok
+    when: { kind: threshold, metric: error_rate, op: "<", value: 0.01 }
+phases:
+  - { name: canary-10, percent: 10, minDuration: 1s }
+  - name: canary-50
+    percent: 50
+    minDuration: 1s
+    approvals: [{ role: release-manager }]
+  - name: full
+    percent: 100
+    minDuration: 1s
+    approvals: [{ role: cfo }]
+`;
+
+describe('rollout messages on the dev server', () => {
+  let env: TestWorkflowEnvironment;
+  let worker: Worker;
+  let running: Promise<void>;
+  let cfoKey: JWK;
+  const root = mkdtempSync(join(tmpdir(), 'canary-messages-'));
+
+  beforeAll(async () => {
+    const pair = await generateKeyPair('ES256');
+    cfoKey = { ...(await exportJWK(pair.privateKey)), kid: 'cfo-2026', alg: 'ES256' };
+    const publicKey = { ...(await exportJWK(pair.publicKey)), kid: 'cfo-2026', alg: 'ES256' };
+    env = await createDevServerEnv();
+    worker = await createWorker({
+      connection: env.nativeConnection,
+      taskQueue: 'messages',
+      workflowBundle: workflowBundle(),
+      rolloutDeps: createRolloutDeps({
+        scenario: parseScenario('duration: 1h\nmetrics: { error_rate: 0.001 }'),
+        flagFileRoot: root,
+        configFile: join(root, 'config.json'),
+        approverKeys: { keySet: async (_role, refs) => ({ keys: refs.includes('cfo-2026') ? [publicKey] : [] }) },
+      }),
+    });
+    running = worker.run();
+  });
+
+  afterAll(async () => {
+    worker?.shutdown();
+    await running;
+    await env?.teardown();
+  });
+
+  const plan = (): Plan => {
+    const parsed = parsePlanText(PLAN, 'messages.yaml');
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+    return parsed.plan;
+  };
+
+  it('refuses forged, unknown-role and unsigned approvals with a reason and counts a valid signed one', async () => {
+    const id = 'messages-approvals';
+    const handle = await startRollout(env.client, plan(), { workflowId: id, taskQueue: 'messages' });
+    await expect(approve(handle, { role: 'release-manager', by: 'mallory@example.com' })).rejects.toThrow(/mallory@example.com does not hold the role release-manager/);
+    await expect(approve(handle, { role: 'ceo', by: 'rm@example.com' })).rejects.toThrow(/unknown role "ceo"/);
+    await expect(operate(handle, { command: 'resume', by: 'sre@example.com' })).rejects.toThrow(/nothing to resume/);
+    const accepted = await approve(handle, { role: 'release-manager', by: 'rm@example.com', reason: 'dashboards clean' });
+    expect(accepted.log.map((e) => e.action)).toContain('approve');
+
+    // The CFO's approval needs a signature: unsigned is refused by the validator, a forged one after verification.
+    await expect(approve(handle, { role: 'cfo', by: 'cfo@example.com' })).rejects.toThrow(/must carry a valid signature/);
+    const other = await generateKeyPair('ES256');
+    const forgedKey = { ...(await exportJWK(other.privateKey)), kid: 'cfo-2026', alg: 'ES256' };
+    const forged = await signDecision({ rollout: id, action: 'approve', role: 'cfo', by: 'cfo@example.com', id: 'cfo-forged' }, forgedKey);
+    await expect(approve(handle, { id: 'cfo-forged', role: 'cfo', by: 'cfo@example.com', signature: forged })).rejects.toThrow(/signature does not verify/);
+    const wrongRollout = await signDecision({ rollout: 'rollout:other:prod', action: 'approve', role: 'cfo', by: 'cfo@example.com', id: 'cfo-elsewhere' }, cfoKey);
+    await expect(approve(handle, { id: 'cfo-elsewhere', role: 'cfo', by: 'cfo@example.com', signature: wrongRollout })).rejects.toThrow(/signature is for rollout/);
+
+    // A raw signal without a signature cannot approve for the CFO either: it is recorded as refused.
+    await handle.signal(approveSignal, { id: 'cfo-raw-signal', role: 'cfo', by: 'cfo@example.com' });
+    const signature = await signDecision({ rollout: id, action: 'approve', role: 'cfo', by: 'cfo@example.com', id: 'cfo-signed' }, cfoKey);
+    const signed = await approve(handle, { id: 'cfo-signed', role: 'cfo', by: 'cfo@example.com', signature });
+    expect(signed.log.find((e) => e.action === 'approve')?.reason).toContain('(signature verified)');
+    // The same signed message again is ignored, not counted twice.
+    await handle.signal(approveSignal, { id: 'cfo-signed', role: 'cfo', by: 'cfo@example.com', signature });
+
+    const result = await rolloutResult(handle);
+    expect(result.outcome).toBe('completed');
+    const refusals = result.opsLog.filter((e) => e.action === 'refuse').map((e) => e.reason);
+    expect(refusals.some((r) => /cfo-raw-signal|must carry a valid signature/.test(r))).toBe(true);
+    expect(result.opsLog.filter((e) => e.action === 'approve' && e.reason.includes('cfo'))).toHaveLength(1);
+  });
+
+  it('refuses a token that the plan does not know and aborts on an operator update', async () => {
+    const handle = await startRollout(env.client, plan(), { workflowId: 'messages-abort', taskQueue: 'messages' });
+    await expect(consumeToken(handle, { token: 'NOPE', by: 'cfo@example.com', role: 'cfo' })).rejects.toThrow(/unknown token "NOPE"/);
+    const outcome = await operate(handle, { command: 'abort', by: 'sre@example.com', reason: 'customer escalation' });
+    expect(outcome.log.map((e) => e.action)).toContain('rollback');
+    expect((await rolloutStatus(handle)).status).toBe('aborted');
+    expect((await rolloutResult(handle)).outcome).toBe('aborted');
+  });
+});

@@ -1,0 +1,177 @@
+/**
+ * Runs one scenario two ways — the simulator, and the rollout workflow on the time-skipping server with its metrics
+ * activity reading the same scenario — and returns both decision timelines for comparison. The workflow receives the
+ * very inputs the simulator fed (scenario events and stand-in replies), as signals at the same moments.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { rolloutResult, startRollout } from '../../src/client';
+import { tryParseDuration } from '../../src/domain/duration';
+import type { RolloutEvent, RolloutResult } from '../../src/domain/types';
+import { loadPlanFile } from '../../src/plan/load';
+import type { Plan } from '../../src/plan/schema';
+import { type ApproverKeys, signDecision } from '../../src/providers/identity/approval-signature';
+import { loadScenarioFile, type Scenario } from '../../src/simulate/scenario';
+import { simulate, withAnalysisInterval, type SimulationResult } from '../../src/simulate/simulator';
+import { createRolloutDeps, createWorker } from '../../src/worker';
+import * as m from '../../src/workflows/messages';
+import { createTimeSkippingEnv, timeSkippingWorkerOptions, withTimeNudges, workflowBundle } from './temporal-env';
+
+/** One decision, compared by what a reader of the ops log sees: second, phase, action, reason. */
+export type DecisionLine = string;
+
+export interface EquivalenceRun {
+  scenario: Scenario;
+  interval: string;
+  simulated: SimulationResult;
+  workflow: RolloutResult;
+  simulatedLines: DecisionLine[];
+  workflowLines: DecisionLine[];
+}
+
+const MINUTE = 60_000;
+
+/**
+ * The evaluation interval used for a scenario in the workflow: the plan's own for short scenarios, coarser for long
+ * ones (about 300 ticks at most), in whole multiples of 5 minutes. Both sides run at the same interval.
+ */
+export function equivalenceInterval(plan: Plan, scenario: Scenario): string {
+  const planMs = tryParseDuration(plan.analysis.interval) ?? 30_000;
+  const span = tryParseDuration(scenario.duration) ?? 0;
+  const wanted = Math.max(planMs, Math.ceil(span / 300 / (5 * MINUTE)) * 5 * MINUTE);
+  return wanted % MINUTE === 0 ? `${wanted / MINUTE}m` : `${wanted / 1000}s`;
+}
+
+/** Loads a scenario and the plan it names (relative to the scenario file). */
+export async function scenarioWithPlan(file: string): Promise<{ scenario: Scenario; plan: Plan }> {
+  const scenario = loadScenarioFile(file);
+  if (!scenario.plan) throw new Error(`${file}: the scenario must name its plan`);
+  const loaded = await loadPlanFile(resolve(dirname(file), scenario.plan));
+  if (!loaded.ok) throw new Error(`${scenario.plan}: ${JSON.stringify(loaded.issues)}`);
+  return { scenario, plan: loaded.plan };
+}
+
+const line = (d: { at: number; phase: string; action: string; reason: string }): DecisionLine =>
+  `${new Date(Math.floor(d.at / 1000) * 1000).toISOString()} ${d.phase} ${d.action}: ${d.reason}`;
+
+/** Runs `file` through the simulator and through the workflow on a fresh time-skipping server. */
+export async function runEquivalence(file: string): Promise<EquivalenceRun> {
+  const { scenario, plan: original } = await scenarioWithPlan(file);
+  const interval = equivalenceInterval(original, scenario);
+  const root = mkdtempSync(join(tmpdir(), 'canary-equivalence-'));
+  // Flags go to a file of this run; everything else is the seed plan as written, evaluated every `interval`.
+  const plan = withAnalysisInterval(
+    { ...original, providers: { ...original.providers, flags: Object.fromEntries(Object.keys(original.providers.flags).map((k) => [k, { type: 'flagd-file' as const, path: join(root, 'flags.json') }])) } },
+    interval,
+  );
+  // Metrics come from the scenario, whatever source the plan names.
+  const sim: Plan = { ...plan, providers: { ...plan.providers, metrics: Object.fromEntries(Object.keys(plan.providers.metrics).map((k) => [k, { type: 'scenario' as const }])) } };
+
+  const keys = await signingKeys(sim);
+  const env = await createTimeSkippingEnv();
+  const worker = await createWorker({
+    connection: env.nativeConnection,
+    taskQueue: 'equivalence',
+    workflowBundle: workflowBundle(),
+    workerOptions: timeSkippingWorkerOptions,
+    rolloutDeps: createRolloutDeps({ scenario, flagFileRoot: root, configFile: join(root, 'config.json'), approverKeys: keys.approverKeys }),
+  });
+  const running = worker.run();
+  try {
+    await alignToScenarioStart(env, scenario);
+    const workflowId = `equivalence-${Date.now()}`;
+    const handle = await startRollout(env.client, sim, { workflowId, taskQueue: 'equivalence', localActivities: false });
+    const started = (await handle.query(m.resultQuery)).opsLog[0]?.at;
+    if (started === undefined) throw new Error('the rollout did not start');
+    const simulated = await simulate(sim, scenario, { start: started });
+
+    for (const event of simulated.inputs) {
+      const now = await env.currentTimeMs();
+      if (event.at > now) await withTimeNudges(env, workflowId, env.sleep(event.at - now));
+      await deliver(handle, event, workflowId, keys.sign);
+    }
+    let workflow: RolloutResult;
+    if (simulated.result.outcome === 'held') {
+      const horizon = started + (tryParseDuration(scenario.duration) ?? 0);
+      const now = await env.currentTimeMs();
+      if (horizon > now) await withTimeNudges(env, workflowId, env.sleep(horizon - now - 1));
+      workflow = await handle.query(m.resultQuery);
+      await handle.terminate('scenario horizon reached');
+    } else {
+      workflow = await withTimeNudges(env, workflowId, rolloutResult(handle));
+    }
+    return { scenario, interval, simulated, workflow, simulatedLines: simulated.result.decisions.map(line), workflowLines: workflow.decisions.map(line) };
+  } finally {
+    worker.shutdown();
+    await running;
+    await env.teardown();
+  }
+}
+
+/** Moves the server clock to the scenario's weekday and time of day, so calendars and daily tasks behave the same. */
+async function alignToScenarioStart(env: TestWorkflowEnvironment, scenario: Scenario): Promise<void> {
+  const week = 7 * 24 * 60 * MINUTE;
+  const want = Date.parse(scenario.start);
+  const now = await env.currentTimeMs();
+  const ahead = (((want - now) % week) + week) % week;
+  if (ahead > 0) await env.sleep(ahead);
+}
+
+type Signer = (event: Extract<RolloutEvent, { type: 'approval' | 'consume-token' }>, workflowId: string) => Promise<string>;
+
+/** One key per role that signs, registered with the worker; scenario messages marked verified are signed with it. */
+async function signingKeys(plan: Plan): Promise<{ approverKeys: ApproverKeys; sign: Signer }> {
+  const privateKeys = new Map<string, JWK>();
+  const publicKeys = new Map<string, JWK>();
+  for (const role of Object.keys(plan.roles)) {
+    const pair = await generateKeyPair('ES256');
+    privateKeys.set(role, { ...(await exportJWK(pair.privateKey)), kid: role, alg: 'ES256' });
+    publicKeys.set(role, { ...(await exportJWK(pair.publicKey)), kid: role, alg: 'ES256' });
+  }
+  return {
+    approverKeys: { keySet: async (role) => ({ keys: publicKeys.has(role) ? [publicKeys.get(role) as JWK] : [] }) },
+    sign: async (event, workflowId) => {
+      const key = privateKeys.get(event.role);
+      if (!key) throw new Error(`no key for role ${event.role}`);
+      return event.type === 'approval'
+        ? signDecision({ rollout: workflowId, action: event.decision, role: event.role, by: event.by, id: event.id, subject: event.subject }, key, { now: event.at })
+        : signDecision({ rollout: workflowId, action: 'consume-token', role: event.role, by: event.by, id: event.id, token: event.token }, key, { now: event.at });
+    },
+  };
+}
+
+type Handle = Awaited<ReturnType<typeof startRollout>>;
+
+/** Sends one simulator input to the workflow as the signal a person or system would send. */
+async function deliver(handle: Handle, event: RolloutEvent, workflowId: string, sign: Signer): Promise<void> {
+  switch (event.type) {
+    case 'approval': {
+      const signature = event.verified ? await sign(event, workflowId) : undefined;
+      const input = { id: event.id, role: event.role, by: event.by, subject: event.subject, reason: event.reason, signature };
+      return event.decision === 'approve' ? handle.signal(m.approveSignal, input) : handle.signal(m.rejectSignal, input);
+    }
+    case 'consume-token': {
+      const signature = event.verified ? await sign(event, workflowId) : undefined;
+      return handle.signal(m.consumeTokenSignal, { id: event.id, token: event.token, by: event.by, role: event.role, signature });
+    }
+    case 'attestation':
+      return handle.signal(m.attestSignal, { id: event.id, check: event.check, by: event.by, note: event.note });
+    case 'report-value':
+      return handle.signal(m.reportValueSignal, { id: event.id, name: event.name, value: event.value, by: event.by });
+    case 'incident':
+      return handle.signal(m.incidentSignal, { id: event.id, severity: event.severity, title: event.title, status: event.status });
+    case 'alert':
+      return handle.signal(m.alertSignal, { id: event.id, alert: event.alert, status: event.status, labels: event.labels });
+    case 'spend':
+      return handle.signal(m.spendSignal, { id: event.id, budget: event.budget, total: event.total });
+    case 'operator':
+      return handle.signal(m.operatorSignal, { id: event.id, command: event.command, by: event.by, role: event.role, reason: event.reason });
+    case 'task-result':
+      return handle.signal(m.taskResultSignal, { task: event.task, scope: event.scope, ok: event.ok, by: event.by ?? 'someone', detail: event.detail });
+    default:
+      throw new Error(`a scenario cannot send ${event.type} events`);
+  }
+}
