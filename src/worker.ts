@@ -59,6 +59,8 @@ export function createRolloutDeps(
     flagFileRoot?: string;
     /** Approvers' public keys; defaults to the plan's key references (see approval-signature.ts). */
     approverKeys?: ApproverKeys;
+    /** Where notifications go; defaults to the plan's channels (Slack, PagerDuty, webhooks, the worker log). */
+    notifier?: RolloutActivityDeps['notifier'];
   } = {},
 ): RolloutActivityDeps {
   const scenarioFor = (): Scenario | undefined => {
@@ -87,7 +89,7 @@ export function createRolloutDeps(
           },
         }
       : undefined,
-    notifier: (name, config) => createNotifier(name, config, process.env, { log: (line) => log.info(line) }),
+    notifier: options.notifier ?? ((name, config) => createNotifier(name, config, process.env, { log: (line) => log.info(line) })),
   };
 }
 

@@ -9,8 +9,27 @@ const WEEKDAYS: Weekday[] = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
-/** Local wall-clock parts of an instant in `timeZone`. */
+const QUARTER_HOUR = 15 * 60_000;
+const bucketParts = new Map<string, { day: string; weekday: Weekday; minutes: number }>();
+
+/**
+ * Local wall-clock parts of an instant in `timeZone`. Every time-zone offset is a multiple of 15 minutes, so the
+ * parts of a quarter hour's first instant give the rest of it; those are cached (Intl formatting is slow, and the
+ * machine asks on every tick).
+ */
 export function localParts(at: Millis, timeZone: string): { day: string; weekday: Weekday; minutes: number } {
+  const start = Math.floor(at / QUARTER_HOUR) * QUARTER_HOUR;
+  const key = `${timeZone}|${start}`;
+  let parts = bucketParts.get(key);
+  if (!parts) {
+    if (bucketParts.size > 20_000) bucketParts.clear();
+    parts = formatParts(start, timeZone);
+    bucketParts.set(key, parts);
+  }
+  return { ...parts, minutes: parts.minutes + Math.floor((at - start) / 60_000) };
+}
+
+function formatParts(at: Millis, timeZone: string): { day: string; weekday: Weekday; minutes: number } {
   let f = formatters.get(timeZone);
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', {

@@ -14,6 +14,7 @@ import type { RolloutEvent, RolloutResult } from '../../src/domain/types';
 import { loadPlanFile } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/schema';
 import { type ApproverKeys, signDecision } from '../../src/providers/identity/approval-signature';
+import { MemoryNotifier } from '../../src/providers/notify/notifier';
 import { loadScenarioFile, type Scenario } from '../../src/simulate/scenario';
 import { simulate, withAnalysisInterval, type SimulationResult } from '../../src/simulate/simulator';
 import { createRolloutDeps, createWorker } from '../../src/worker';
@@ -77,7 +78,14 @@ export async function runEquivalence(file: string): Promise<EquivalenceRun> {
     taskQueue: 'equivalence',
     workflowBundle: workflowBundle(),
     workerOptions: timeSkippingWorkerOptions,
-    rolloutDeps: createRolloutDeps({ scenario, flagFileRoot: root, configFile: join(root, 'config.json'), approverKeys: keys.approverKeys }),
+    rolloutDeps: createRolloutDeps({
+      scenario,
+      flagFileRoot: root,
+      configFile: join(root, 'config.json'),
+      approverKeys: keys.approverKeys,
+      // Notifications stay in memory: a backtest never pages anyone.
+      notifier: () => new MemoryNotifier(),
+    }),
   });
   const running = worker.run();
   try {
@@ -88,7 +96,13 @@ export async function runEquivalence(file: string): Promise<EquivalenceRun> {
     if (started === undefined) throw new Error('the rollout did not start');
     const simulated = await simulate(sim, scenario, { start: started });
 
+    const tick = tryParseDuration(interval) ?? 30_000;
     for (const event of simulated.inputs) {
+      // The time-skipping server can wedge when a signal lands exactly as a timer fires; scenarios keep events off
+      // the evaluation grid (an odd number of seconds after a whole minute does it).
+      if ((event.at - started) % tick === 0) {
+        throw new Error(`${file}: a ${event.type} event at +${(event.at - started) / 1000}s falls on an evaluation tick (every ${interval}); move it a few seconds off`);
+      }
       const now = await env.currentTimeMs();
       if (event.at > now) await withTimeNudges(env, workflowId, env.sleep(event.at - now));
       await deliver(handle, event, workflowId, keys.sign);
