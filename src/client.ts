@@ -2,7 +2,7 @@
  * Typed helpers over the Temporal client, built on the workflows' message definitions. The CLI, the HTTP API,
  * `npm start` and tests talk to rollouts only through these.
  */
-import { Client, Connection, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, WorkflowUpdateFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import {
@@ -100,7 +100,7 @@ export async function startRollout(
   client: Client,
   plan: Plan,
   options: { workflowId?: string; taskQueue?: string } & Pick<RolloutWorkflowInput, 'maxHistoryEvents' | 'localActivities'> = {},
-): Promise<WorkflowHandle<typeof rolloutWorkflow>> {
+): Promise<WorkflowHandleWithFirstExecutionRunId<typeof rolloutWorkflow>> {
   return client.workflow.start<typeof rolloutWorkflow>('rolloutWorkflow', {
     taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
     workflowId: options.workflowId ?? rolloutWorkflowId(plan.target.flags.join('+'), plan.target.environment),

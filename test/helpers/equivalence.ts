@@ -3,9 +3,10 @@
  * activity reading the same scenario — and returns both decision timelines for comparison. The workflow receives the
  * very inputs the simulator fed (scenario events and stand-in replies), as signals at the same moments.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { rolloutResult, startRollout } from '../../src/client';
@@ -117,6 +118,7 @@ export async function runEquivalence(file: string): Promise<EquivalenceRun> {
     } else {
       workflow = await withTimeNudges(env, workflowId, rolloutResult(handle));
     }
+    if (process.env.RECORD_HISTORIES) await recordHistories(env, workflowId, handle.firstExecutionRunId, file);
     return { scenario, interval, simulated, workflow, simulatedLines: simulated.result.decisions.map(line), workflowLines: workflow.decisions.map(line) };
   } finally {
     worker.shutdown();
@@ -188,4 +190,23 @@ async function deliver(handle: Handle, event: RolloutEvent, workflowId: string, 
     default:
       throw new Error(`a scenario cannot send ${event.type} events`);
   }
+}
+
+/** Where recorded histories are kept: one JSON file per scenario, holding every run of its continue-as-new chain. */
+export const HISTORY_FIXTURES = resolve(__dirname, '..', 'fixtures', 'histories');
+
+/** Saves the histories of every run of the rollout (RECORD_HISTORIES=1 npx jest test/workflows/equivalence.test.ts). */
+async function recordHistories(env: TestWorkflowEnvironment, workflowId: string, firstRunId: string, scenarioFile: string): Promise<void> {
+  const runs: string[] = [];
+  // Follow the continue-as-new chain from the first run.
+  for (let runId: string | undefined = firstRunId; runId; ) {
+    const history = await env.client.workflow.getHandle(workflowId, runId).fetchHistory();
+    runs.push(Buffer.from(temporal.api.history.v1.History.encode(history).finish()).toString('base64'));
+    const last = history.events?.at(-1);
+    runId = last?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+  }
+  mkdirSync(HISTORY_FIXTURES, { recursive: true });
+  const file = join(HISTORY_FIXTURES, basename(scenarioFile).replace(/\.yaml$/, '.json'));
+  // The history protobuf, base64-encoded: exactly what the server returned, as text.
+  writeFileSync(file, `${JSON.stringify({ scenario: basename(scenarioFile), workflowId, runs }, null, 1)}\n`);
 }
