@@ -6,10 +6,12 @@
  * per tick, against the targets: at most 8 events per tick amortized and no run above 4,096 events.
  *
  * Every metric source of the plan reads the scenario (as in the equivalence test), flags go to a temporary directory
- * and notifications to the worker log. Without --scenario the scenario is empty: the rollout waits for its preconditions, observing every
- * interval and re-running its command and http checks every 5 minutes. Scenario events and stand-in task replies are
+ * and notifications to the worker log. Without --scenario the scenario is empty: the rollout waits for its
+ * preconditions, observing every interval and re-running its command and http checks every 5 minutes; with
+ * --scenario (and no --plan) the scenario's own plan runs. Scenario events and stand-in task replies are
  * sent as signals at their times, one second later when that is exactly an evaluation tick (a signal that arrives as
- * a timer fires can wedge the test server); approvals are sent unsigned.
+ * a timer fires can wedge the test server); approvals and tokens marked `verified` are signed with a key generated
+ * for their role, which the worker trusts.
  *
  * If the test server stops moving time while metric reads run as local activities (it does not know about them), the
  * measurement is repeated with regular activities and says so; --regular-activities asks for that directly. The
@@ -23,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, makeTelemetryFilterString, Runtime } from '@temporalio/worker';
@@ -33,6 +36,7 @@ import { tryParseDuration } from '../src/domain/duration';
 import type { RolloutEvent } from '../src/domain/types';
 import { formatIssue, loadPlanFile } from '../src/plan/load';
 import type { Plan } from '../src/plan/schema';
+import { type ApproverKeys, signDecision } from '../src/providers/identity/approval-signature';
 import { loadScenarioFile, Scenario } from '../src/simulate/scenario';
 import { simulate } from '../src/simulate/simulator';
 import { createRolloutDeps, createWorker } from '../src/worker';
@@ -122,6 +126,7 @@ async function measure(setup: Setup, localActivities: boolean, code: string, exe
   console.log(`metric reads as ${localActivities ? 'local activities (production path)' : 'regular activities'}`);
   const root = mkdtempSync(join(tmpdir(), 'canary-bench-history-'));
   const plan = benchPlan(setup.plan, root);
+  const keys = await signingKeys(plan);
   const env = await startTimeSkippingServer({ executable });
   const taskQueue = 'bench-history';
   const worker = await createWorker({
@@ -129,7 +134,7 @@ async function measure(setup: Setup, localActivities: boolean, code: string, exe
     taskQueue,
     workflowBundle: { code },
     flagFile: join(root, 'skeleton-flags.json'),
-    rolloutDeps: createRolloutDeps({ scenario: setup.scenario, flagFileRoot: root, configFile: join(root, 'config.json') }),
+    rolloutDeps: createRolloutDeps({ scenario: setup.scenario, flagFileRoot: root, configFile: join(root, 'config.json'), approverKeys: keys.approverKeys }),
   });
   const running = worker.run();
   const workflowId = `bench-history-${Date.now()}`;
@@ -146,7 +151,7 @@ async function measure(setup: Setup, localActivities: boolean, code: string, exe
       const next = inputs[0];
       const until = Math.min(horizon, now + CHUNK_MS, next ? next.sendAt : Infinity);
       if (until > now) await watchStall(env, withTimeNudges(env, workflowId, env.sleep(until - now)));
-      while (inputs[0] && inputs[0].sendAt <= (await env.currentTimeMs())) await deliver(env.client, workflowId, (inputs.shift() as TimedInput).event);
+      while (inputs[0] && inputs[0].sendAt <= (await env.currentTimeMs())) await deliver(env.client, workflowId, (inputs.shift() as TimedInput).event, keys.sign);
       const reached = await env.currentTimeMs();
       console.log(`  virtual ${hours(reached - started)} after ${((performance.now() - wall) / 1000).toFixed(0)} s`);
       const status = (await handle.describe()).status.name;
@@ -155,6 +160,8 @@ async function measure(setup: Setup, localActivities: boolean, code: string, exe
         break;
       }
     }
+    const end = await handle.query(m.statusQuery).catch(() => undefined);
+    if (end) console.log(`  the rollout at the end: ${end.status}, ${end.phase} at ${end.percent}%`);
     await handle.terminate('history bench: enough ticks').catch(() => undefined);
     return await historyChain(env, workflowId, firstRunId);
   } finally {
@@ -189,7 +196,6 @@ interface TimedInput {
 async function scenarioInputs(plan: Plan, scenario: Scenario, started: number, horizon: number): Promise<TimedInput[]> {
   const simulated = await simulate(plan, scenario, { start: started });
   const every = intervalMs(plan);
-  if (simulated.inputs.some((e) => 'verified' in e && e.verified)) console.log('  note: signed approvals in the scenario are sent unsigned');
   return simulated.inputs
     .filter((event) => event.at < horizon)
     .map((event) => ({ event, sendAt: (event.at - started) % every === 0 ? event.at + 1_000 : event.at }));
@@ -227,16 +233,44 @@ async function watchStall<T>(env: TestWorkflowEnvironment, work: Promise<T>): Pr
   }
 }
 
+type Signer = (event: Extract<RolloutEvent, { type: 'approval' | 'consume-token' }>, workflowId: string) => Promise<string>;
+
+/** One key per role, trusted by the worker; scenario messages marked verified are signed with it. */
+async function signingKeys(plan: Plan): Promise<{ approverKeys: ApproverKeys; sign: Signer }> {
+  const privateKeys = new Map<string, JWK>();
+  const publicKeys = new Map<string, JWK>();
+  for (const role of Object.keys(plan.roles)) {
+    const pair = await generateKeyPair('ES256');
+    privateKeys.set(role, { ...(await exportJWK(pair.privateKey)), kid: role, alg: 'ES256' });
+    publicKeys.set(role, { ...(await exportJWK(pair.publicKey)), kid: role, alg: 'ES256' });
+  }
+  return {
+    approverKeys: { keySet: async (role) => ({ keys: publicKeys.has(role) ? [publicKeys.get(role) as JWK] : [] }) },
+    sign: async (event, workflowId) => {
+      const key = privateKeys.get(event.role);
+      if (!key) throw new Error(`no key for role ${event.role}`);
+      const decision =
+        event.type === 'approval'
+          ? { rollout: workflowId, action: event.decision, role: event.role, by: event.by, id: event.id, subject: event.subject }
+          : { rollout: workflowId, action: 'consume-token' as const, role: event.role, by: event.by, id: event.id, token: event.token };
+      return signDecision(decision, key, { now: event.at });
+    },
+  };
+}
+
 /** Sends one simulator input to the workflow as the signal a person or system would send. */
-async function deliver(client: Client, workflowId: string, event: RolloutEvent): Promise<void> {
+async function deliver(client: Client, workflowId: string, event: RolloutEvent, sign: Signer): Promise<void> {
   const handle = client.workflow.getHandle(workflowId);
   switch (event.type) {
     case 'approval': {
-      const input = { id: event.id, role: event.role, by: event.by, subject: event.subject, reason: event.reason };
+      const signature = event.verified ? await sign(event, workflowId) : undefined;
+      const input = { id: event.id, role: event.role, by: event.by, subject: event.subject, reason: event.reason, signature };
       return event.decision === 'approve' ? handle.signal(m.approveSignal, input) : handle.signal(m.rejectSignal, input);
     }
-    case 'consume-token':
-      return handle.signal(m.consumeTokenSignal, { id: event.id, token: event.token, by: event.by, role: event.role });
+    case 'consume-token': {
+      const signature = event.verified ? await sign(event, workflowId) : undefined;
+      return handle.signal(m.consumeTokenSignal, { id: event.id, token: event.token, by: event.by, role: event.role, signature });
+    }
     case 'attestation':
       return handle.signal(m.attestSignal, { id: event.id, check: event.check, by: event.by, note: event.note });
     case 'report-value':

@@ -404,7 +404,8 @@ class Run {
       ...(phase ? gatesOf(plan, phase).map((g) => g.check.when) : []),
       ...(next?.entry ?? []).map((c) => c.when),
       ...triggersOf(plan, phase).map((t) => t.trigger.when),
-      ...plan.checks.filter((c) => plan.preconditions.includes(c.name) || phase?.until?.includes(c.name)).map((c) => c.when),
+      // Preconditions gate the start only: once the first phase is entered they are not re-run.
+      ...plan.checks.filter((c) => (s.phaseIndex < 0 && plan.preconditions.includes(c.name)) || phase?.until?.includes(c.name)).map((c) => c.when),
     ];
     const seen = new Set<string>();
     for (const c of conds) {

@@ -58,7 +58,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   const info = workflowInfo();
   const state = input.state ?? initialState(Date.now());
   const inbox: RolloutEvent[] = [];
-  const maxEvents = input.maxHistoryEvents ?? 4_000;
+  // Well under the server's 4,096-event suggestion: a loop step (a batch of checks) may add a few dozen after the check.
+  const maxEvents = input.maxHistoryEvents ?? 3_800;
   const { observeMetrics, verifySignature } = input.localActivities === false ? remote : local;
 
   const effects: Effects = {
