@@ -1340,7 +1340,13 @@ class Run {
     const changed = reasons.join('\n') !== s.waitingFor.join('\n');
     s.waitingFor = reasons;
     // A token that cannot be consumed is a HOLD worth a line in the ops log whenever its reason changes.
-    if (changed && reasons.some((r) => r.includes('HOLD'))) this.log('hold', `HOLD before ${phaseName(this.plan, s.phaseIndex + 1)}: ${reasons.filter((r) => r.includes('HOLD')).join('; ')}`);
+    if (changed && reasons.some((r) => r.includes('HOLD'))) {
+      const reason = `HOLD before ${phaseName(this.plan, s.phaseIndex + 1)}: ${reasons.filter((r) => r.includes('HOLD')).join('; ')}`;
+      // The waiting list can alternate between the phase's and the next phase's view; log the same HOLD once.
+      let last = s.opsLog.length - 1;
+      while (last >= 0 && s.opsLog[last]?.action !== 'hold') last--;
+      if (s.opsLog[last]?.reason !== reason) this.log('hold', reason);
+    }
   }
 
   private evidence(): string {
