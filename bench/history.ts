@@ -24,8 +24,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Client } from '@temporalio/client';
-import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, makeTelemetryFilterString, Runtime } from '@temporalio/worker';
@@ -36,11 +34,11 @@ import { tryParseDuration } from '../src/domain/duration';
 import type { RolloutEvent } from '../src/domain/types';
 import { formatIssue, loadPlanFile } from '../src/plan/load';
 import type { Plan } from '../src/plan/schema';
-import { type ApproverKeys, signDecision } from '../src/providers/identity/approval-signature';
 import { loadScenarioFile, Scenario } from '../src/simulate/scenario';
 import { simulate } from '../src/simulate/simulator';
 import { createRolloutDeps, createWorker } from '../src/worker';
 import * as m from '../src/workflows/messages';
+import { historyChain, scenarioSigningKeys, signalRolloutEvent } from '../test/helpers/rollout-inputs';
 import { withTimeNudges } from '../test/helpers/temporal-env';
 
 const TARGET_EVENTS_PER_TICK = 8;
@@ -126,7 +124,7 @@ async function measure(setup: Setup, localActivities: boolean, code: string, exe
   console.log(`metric reads as ${localActivities ? 'local activities (production path)' : 'regular activities'}`);
   const root = mkdtempSync(join(tmpdir(), 'canary-bench-history-'));
   const plan = benchPlan(setup.plan, root);
-  const keys = await signingKeys(plan);
+  const keys = await scenarioSigningKeys(plan);
   const env = await startTimeSkippingServer({ executable });
   const taskQueue = 'bench-history';
   const worker = await createWorker({
@@ -151,7 +149,7 @@ async function measure(setup: Setup, localActivities: boolean, code: string, exe
       const next = inputs[0];
       const until = Math.min(horizon, now + CHUNK_MS, next ? next.sendAt : Infinity);
       if (until > now) await watchStall(env, withTimeNudges(env, workflowId, env.sleep(until - now)));
-      while (inputs[0] && inputs[0].sendAt <= (await env.currentTimeMs())) await deliver(env.client, workflowId, (inputs.shift() as TimedInput).event, keys.sign);
+      while (inputs[0] && inputs[0].sendAt <= (await env.currentTimeMs())) await signalRolloutEvent(env.client, workflowId, (inputs.shift() as TimedInput).event, keys.sign);
       const reached = await env.currentTimeMs();
       console.log(`  virtual ${hours(reached - started)} after ${((performance.now() - wall) / 1000).toFixed(0)} s`);
       const status = (await handle.describe()).status.name;
@@ -163,7 +161,11 @@ async function measure(setup: Setup, localActivities: boolean, code: string, exe
     const end = await handle.query(m.statusQuery).catch(() => undefined);
     if (end) console.log(`  the rollout at the end: ${end.status}, ${end.phase} at ${end.percent}%`);
     await handle.terminate('history bench: enough ticks').catch(() => undefined);
-    return await historyChain(env, workflowId, firstRunId);
+    return (await historyChain(env.client, workflowId, firstRunId)).map(({ runId, history }) => ({
+      runId,
+      events: history.events ?? [],
+      bytes: temporal.api.history.v1.History.encode(history).finish().byteLength,
+    }));
   } finally {
     await env.client.workflow.getHandle(workflowId).terminate('history bench cleanup').catch(() => undefined);
     worker.shutdown();
@@ -231,84 +233,6 @@ async function watchStall<T>(env: TestWorkflowEnvironment, work: Promise<T>): Pr
   } finally {
     clearInterval(timer);
   }
-}
-
-type Signer = (event: Extract<RolloutEvent, { type: 'approval' | 'consume-token' }>, workflowId: string) => Promise<string>;
-
-/** One key per role, trusted by the worker; scenario messages marked verified are signed with it. */
-async function signingKeys(plan: Plan): Promise<{ approverKeys: ApproverKeys; sign: Signer }> {
-  const privateKeys = new Map<string, JWK>();
-  const publicKeys = new Map<string, JWK>();
-  for (const role of Object.keys(plan.roles)) {
-    const pair = await generateKeyPair('ES256');
-    privateKeys.set(role, { ...(await exportJWK(pair.privateKey)), kid: role, alg: 'ES256' });
-    publicKeys.set(role, { ...(await exportJWK(pair.publicKey)), kid: role, alg: 'ES256' });
-  }
-  return {
-    approverKeys: { keySet: async (role) => ({ keys: publicKeys.has(role) ? [publicKeys.get(role) as JWK] : [] }) },
-    sign: async (event, workflowId) => {
-      const key = privateKeys.get(event.role);
-      if (!key) throw new Error(`no key for role ${event.role}`);
-      const decision =
-        event.type === 'approval'
-          ? { rollout: workflowId, action: event.decision, role: event.role, by: event.by, id: event.id, subject: event.subject }
-          : { rollout: workflowId, action: 'consume-token' as const, role: event.role, by: event.by, id: event.id, token: event.token };
-      return signDecision(decision, key, { now: event.at });
-    },
-  };
-}
-
-/** Sends one simulator input to the workflow as the signal a person or system would send. */
-async function deliver(client: Client, workflowId: string, event: RolloutEvent, sign: Signer): Promise<void> {
-  const handle = client.workflow.getHandle(workflowId);
-  switch (event.type) {
-    case 'approval': {
-      const signature = event.verified ? await sign(event, workflowId) : undefined;
-      const input = { id: event.id, role: event.role, by: event.by, subject: event.subject, reason: event.reason, signature };
-      return event.decision === 'approve' ? handle.signal(m.approveSignal, input) : handle.signal(m.rejectSignal, input);
-    }
-    case 'consume-token': {
-      const signature = event.verified ? await sign(event, workflowId) : undefined;
-      return handle.signal(m.consumeTokenSignal, { id: event.id, token: event.token, by: event.by, role: event.role, signature });
-    }
-    case 'attestation':
-      return handle.signal(m.attestSignal, { id: event.id, check: event.check, by: event.by, note: event.note });
-    case 'report-value':
-      return handle.signal(m.reportValueSignal, { id: event.id, name: event.name, value: event.value, by: event.by });
-    case 'incident':
-      return handle.signal(m.incidentSignal, { id: event.id, severity: event.severity, title: event.title, status: event.status });
-    case 'alert':
-      return handle.signal(m.alertSignal, { id: event.id, alert: event.alert, status: event.status, labels: event.labels });
-    case 'spend':
-      return handle.signal(m.spendSignal, { id: event.id, budget: event.budget, total: event.total });
-    case 'operator':
-      return handle.signal(m.operatorSignal, { id: event.id, command: event.command, by: event.by, role: event.role, reason: event.reason });
-    case 'task-result':
-      return handle.signal(m.taskResultSignal, { task: event.task, scope: event.scope, ok: event.ok, by: event.by ?? 'someone', detail: event.detail });
-    default:
-      console.log(`  note: a ${event.type} event cannot be sent as a signal; skipped`);
-  }
-}
-
-/** Every run of the workflow from the first, following each run's continued-as-new event to the next. */
-async function historyChain(env: TestWorkflowEnvironment, workflowId: string, firstRunId: string): Promise<RunHistory[]> {
-  const runs: RunHistory[] = [];
-  for (let runId: string | undefined = firstRunId; runId; ) {
-    const events: HistoryEvent[] = [];
-    let nextPageToken: Uint8Array | undefined;
-    do {
-      const page: temporal.api.workflowservice.v1.GetWorkflowExecutionHistoryResponse = await env.client.workflowService.getWorkflowExecutionHistory({
-        namespace: env.namespace ?? 'default',
-        execution: { workflowId, runId },
-        nextPageToken,
-      });
-      events.push(...(page.history?.events ?? []));
-      nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
-    } while (nextPageToken);
-    runs.push({ runId, events, bytes: temporal.api.history.v1.History.encode({ events }).finish().byteLength });
-    runId = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
-  }
-  return runs;
 }
 
 function report(runs: RunHistory[], localActivities: boolean): void {

@@ -806,7 +806,9 @@ class Run {
       this.hold(`phase ${phase.name} reached its maximum duration ${phase.maxDuration} still waiting for: ${waiting.join('; ')}`, 'max-duration', undefined);
       return false;
     }
-    this.setWaiting(waiting);
+    // A phase that may be left records nothing: what comes next (the next phase's entry, or after-100% stages)
+    // records its own wait, so the list does not flip between two views on every tick.
+    if (waiting.length > 0) this.setWaiting(waiting);
     return waiting.length === 0;
   }
 
@@ -817,6 +819,7 @@ class Run {
     const next = plan.phases[index];
     if (!next) {
       if (s.stage === 'ramp') {
+        this.setWaiting([]);
         s.stage = 'final';
         return true;
       }
@@ -955,6 +958,7 @@ class Run {
     switch (s.stage) {
       case 'final': {
         if (!this.phaseDone()) return false;
+        this.setWaiting([]);
         if (this.phase?.permanent && !after) {
           this.finish('completed', `reached ${s.percent}% in ${this.phase.name}; the phase is permanent`);
           return false;
@@ -1337,16 +1341,12 @@ class Run {
 
   private setWaiting(reasons: string[]): void {
     const s = this.s;
-    const changed = reasons.join('\n') !== s.waitingFor.join('\n');
+    const holds = (list: string[]) => list.filter((r) => r.includes('HOLD')).join('; ');
+    const before = holds(s.waitingFor);
     s.waitingFor = reasons;
     // A token that cannot be consumed is a HOLD worth a line in the ops log whenever its reason changes.
-    if (changed && reasons.some((r) => r.includes('HOLD'))) {
-      const reason = `HOLD before ${phaseName(this.plan, s.phaseIndex + 1)}: ${reasons.filter((r) => r.includes('HOLD')).join('; ')}`;
-      // The waiting list can alternate between the phase's and the next phase's view; log the same HOLD once.
-      let last = s.opsLog.length - 1;
-      while (last >= 0 && s.opsLog[last]?.action !== 'hold') last--;
-      if (s.opsLog[last]?.reason !== reason) this.log('hold', reason);
-    }
+    const now = holds(reasons);
+    if (now && now !== before) this.log('hold', `HOLD before ${phaseName(this.plan, s.phaseIndex + 1)}: ${now}`);
   }
 
   private evidence(): string {

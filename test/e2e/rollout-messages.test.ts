@@ -112,7 +112,12 @@ describe('rollout messages on the dev server', () => {
     const result = await rolloutResult(handle);
     expect(result.outcome).toBe('completed');
     const refusals = result.opsLog.filter((e) => e.action === 'refuse').map((e) => e.reason);
-    expect(refusals.some((r) => /cfo-raw-signal|must carry a valid signature/.test(r))).toBe(true);
+    // Refused after verification: the forged key, the signature for another rollout, and the raw unsigned signal.
+    expect(refusals).toEqual([
+      expect.stringMatching(/must carry a valid signature: signature does not verify against the cfo keys/),
+      expect.stringMatching(/must carry a valid signature: signature is for rollout "rollout:other:prod"/),
+      expect.stringMatching(/approval by cfo must carry a valid signature$/),
+    ]);
     expect(result.opsLog.filter((e) => e.action === 'approve' && e.reason.includes('cfo'))).toHaveLength(1);
   });
 

@@ -8,18 +8,17 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { rolloutResult, startRollout } from '../../src/client';
 import { tryParseDuration } from '../../src/domain/duration';
-import type { RolloutEvent, RolloutResult } from '../../src/domain/types';
+import type { RolloutResult } from '../../src/domain/types';
 import { loadPlanFile } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/schema';
-import { type ApproverKeys, signDecision } from '../../src/providers/identity/approval-signature';
 import { MemoryNotifier } from '../../src/providers/notify/notifier';
 import { loadScenarioFile, type Scenario } from '../../src/simulate/scenario';
 import { simulate, withAnalysisInterval, type SimulationResult } from '../../src/simulate/simulator';
 import { createRolloutDeps, createWorker } from '../../src/worker';
 import * as m from '../../src/workflows/messages';
+import { historyChain, scenarioSigningKeys, signalRolloutEvent } from './rollout-inputs';
 import { createTimeSkippingEnv, timeSkippingWorkerOptions, withTimeNudges, workflowBundle } from './temporal-env';
 
 /** One decision, compared by what a reader of the ops log sees: second, phase, action, reason. */
@@ -72,7 +71,7 @@ export async function runEquivalence(file: string): Promise<EquivalenceRun> {
   // Metrics come from the scenario, whatever source the plan names.
   const sim: Plan = { ...plan, providers: { ...plan.providers, metrics: Object.fromEntries(Object.keys(plan.providers.metrics).map((k) => [k, { type: 'scenario' as const }])) } };
 
-  const keys = await signingKeys(sim);
+  const keys = await scenarioSigningKeys(sim);
   const env = await createTimeSkippingEnv();
   const worker = await createWorker({
     connection: env.nativeConnection,
@@ -106,7 +105,7 @@ export async function runEquivalence(file: string): Promise<EquivalenceRun> {
       }
       const now = await env.currentTimeMs();
       if (event.at > now) await withTimeNudges(env, workflowId, env.sleep(event.at - now));
-      await deliver(handle, event, workflowId, keys.sign);
+      await signalRolloutEvent(env.client, workflowId, event, keys.sign);
     }
     let workflow: RolloutResult;
     if (simulated.result.outcome === 'held') {
@@ -136,75 +135,14 @@ async function alignToScenarioStart(env: TestWorkflowEnvironment, scenario: Scen
   if (ahead > 0) await env.sleep(ahead);
 }
 
-type Signer = (event: Extract<RolloutEvent, { type: 'approval' | 'consume-token' }>, workflowId: string) => Promise<string>;
-
-/** One key per role that signs, registered with the worker; scenario messages marked verified are signed with it. */
-async function signingKeys(plan: Plan): Promise<{ approverKeys: ApproverKeys; sign: Signer }> {
-  const privateKeys = new Map<string, JWK>();
-  const publicKeys = new Map<string, JWK>();
-  for (const role of Object.keys(plan.roles)) {
-    const pair = await generateKeyPair('ES256');
-    privateKeys.set(role, { ...(await exportJWK(pair.privateKey)), kid: role, alg: 'ES256' });
-    publicKeys.set(role, { ...(await exportJWK(pair.publicKey)), kid: role, alg: 'ES256' });
-  }
-  return {
-    approverKeys: { keySet: async (role) => ({ keys: publicKeys.has(role) ? [publicKeys.get(role) as JWK] : [] }) },
-    sign: async (event, workflowId) => {
-      const key = privateKeys.get(event.role);
-      if (!key) throw new Error(`no key for role ${event.role}`);
-      return event.type === 'approval'
-        ? signDecision({ rollout: workflowId, action: event.decision, role: event.role, by: event.by, id: event.id, subject: event.subject }, key, { now: event.at })
-        : signDecision({ rollout: workflowId, action: 'consume-token', role: event.role, by: event.by, id: event.id, token: event.token }, key, { now: event.at });
-    },
-  };
-}
-
-type Handle = Awaited<ReturnType<typeof startRollout>>;
-
-/** Sends one simulator input to the workflow as the signal a person or system would send. */
-async function deliver(handle: Handle, event: RolloutEvent, workflowId: string, sign: Signer): Promise<void> {
-  switch (event.type) {
-    case 'approval': {
-      const signature = event.verified ? await sign(event, workflowId) : undefined;
-      const input = { id: event.id, role: event.role, by: event.by, subject: event.subject, reason: event.reason, signature };
-      return event.decision === 'approve' ? handle.signal(m.approveSignal, input) : handle.signal(m.rejectSignal, input);
-    }
-    case 'consume-token': {
-      const signature = event.verified ? await sign(event, workflowId) : undefined;
-      return handle.signal(m.consumeTokenSignal, { id: event.id, token: event.token, by: event.by, role: event.role, signature });
-    }
-    case 'attestation':
-      return handle.signal(m.attestSignal, { id: event.id, check: event.check, by: event.by, note: event.note });
-    case 'report-value':
-      return handle.signal(m.reportValueSignal, { id: event.id, name: event.name, value: event.value, by: event.by });
-    case 'incident':
-      return handle.signal(m.incidentSignal, { id: event.id, severity: event.severity, title: event.title, status: event.status });
-    case 'alert':
-      return handle.signal(m.alertSignal, { id: event.id, alert: event.alert, status: event.status, labels: event.labels });
-    case 'spend':
-      return handle.signal(m.spendSignal, { id: event.id, budget: event.budget, total: event.total });
-    case 'operator':
-      return handle.signal(m.operatorSignal, { id: event.id, command: event.command, by: event.by, role: event.role, reason: event.reason });
-    case 'task-result':
-      return handle.signal(m.taskResultSignal, { task: event.task, scope: event.scope, ok: event.ok, by: event.by ?? 'someone', detail: event.detail });
-    default:
-      throw new Error(`a scenario cannot send ${event.type} events`);
-  }
-}
-
 /** Where recorded histories are kept: one JSON file per scenario, holding every run of its continue-as-new chain. */
 export const HISTORY_FIXTURES = resolve(__dirname, '..', 'fixtures', 'histories');
 
 /** Saves the histories of every run of the rollout (RECORD_HISTORIES=1 npx jest test/workflows/equivalence.test.ts). */
 async function recordHistories(env: TestWorkflowEnvironment, workflowId: string, firstRunId: string, scenarioFile: string): Promise<void> {
-  const runs: string[] = [];
-  // Follow the continue-as-new chain from the first run.
-  for (let runId: string | undefined = firstRunId; runId; ) {
-    const history = await env.client.workflow.getHandle(workflowId, runId).fetchHistory();
-    runs.push(Buffer.from(temporal.api.history.v1.History.encode(history).finish()).toString('base64'));
-    const last = history.events?.at(-1);
-    runId = last?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
-  }
+  const runs = (await historyChain(env.client, workflowId, firstRunId)).map(({ history }) =>
+    Buffer.from(temporal.api.history.v1.History.encode(history).finish()).toString('base64'),
+  );
   mkdirSync(HISTORY_FIXTURES, { recursive: true });
   const file = join(HISTORY_FIXTURES, basename(scenarioFile).replace(/\.yaml$/, '.json'));
   // The history protobuf, base64-encoded: exactly what the server returned, as text.
