@@ -146,6 +146,74 @@ export async function operate(handle: WorkflowHandle, input: messages.OperatorIn
   return update(handle, messages.operatorUpdate, input);
 }
 
+export async function attest(handle: WorkflowHandle, input: messages.AttestInput): Promise<messages.MessageOutcome> {
+  return update(handle, messages.attestUpdate, input);
+}
+
+export async function reportValue(handle: WorkflowHandle, input: messages.ReportValueInput): Promise<messages.MessageOutcome> {
+  return update(handle, messages.reportValueUpdate, input);
+}
+
+/** A running or finished rollout by workflow id (the latest run of the continue-as-new chain). */
+export function getRollout(client: Client, workflowId: string): WorkflowHandle<typeof rolloutWorkflow> {
+  return client.workflow.getHandle<typeof rolloutWorkflow>(workflowId);
+}
+
+/** One line of `listRollouts`: what the search attributes and the execution info say, without querying the worker. */
+export interface RolloutSummary {
+  workflowId: string;
+  runId: string;
+  /** Temporal's execution status: RUNNING, COMPLETED, FAILED, TERMINATED, CANCELLED, TIMED_OUT, CONTINUED_AS_NEW. */
+  executionStatus: string;
+  /** The rollout's own status (search attribute CanaryStatus): pending, running, holding, completed, rolled_back … */
+  status?: string;
+  planId?: string;
+  phase?: string;
+  percent?: number;
+  startTime: Date;
+  closeTime?: Date;
+}
+
+/**
+ * Rollouts on the server, newest first, through the visibility API. `status` filters on the rollout's own status
+ * (CanaryStatus); `running` limits to open workflows. Continued-as-new runs are left out: each rollout appears once.
+ */
+export async function listRollouts(
+  client: Client,
+  options: { status?: string; running?: boolean; limit?: number } = {},
+): Promise<RolloutSummary[]> {
+  const clauses = [`WorkflowType = 'rolloutWorkflow'`, `ExecutionStatus != 'ContinuedAsNew'`];
+  if (options.status) clauses.push(`CanaryStatus = '${options.status.replace(/'/g, '')}'`);
+  if (options.running) clauses.push(`ExecutionStatus = 'Running'`);
+  const out: RolloutSummary[] = [];
+  for await (const wf of client.workflow.list({ query: clauses.join(' AND ') })) {
+    const attrs = wf.typedSearchAttributes;
+    out.push({
+      workflowId: wf.workflowId,
+      runId: wf.runId,
+      executionStatus: wf.status.name,
+      status: attrs.get(canaryStatusKey),
+      planId: attrs.get(canaryPlanIdKey),
+      phase: attrs.get(canaryPhaseKey),
+      percent: attrs.get(canaryTrafficPercentKey),
+      startTime: wf.startTime,
+      closeTime: wf.closeTime,
+    });
+    if (out.length >= (options.limit ?? 100)) break;
+  }
+  return out;
+}
+
+/**
+ * Every decision and the full ops log: the workflow's result when it has ended, otherwise the `result` query of the
+ * running rollout.
+ */
+export async function rolloutRecord(handle: WorkflowHandle): Promise<{ running: boolean; result: RolloutResult }> {
+  const description = await handle.describe();
+  if (description.status.name === 'RUNNING') return { running: true, result: await handle.query(messages.resultQuery) };
+  return { running: false, result: (await handle.result()) as RolloutResult };
+}
+
 export async function rolloutStatus(handle: WorkflowHandle): Promise<messages.RolloutStatusView> {
   return handle.query(messages.statusQuery);
 }

@@ -92,7 +92,7 @@ describe('rollout messages on the dev server', () => {
     const accepted = await approve(handle, { role: 'release-manager', by: 'rm@example.com', reason: 'dashboards clean' });
     expect(accepted.log.map((e) => e.action)).toContain('approve');
 
-    // The CFO's approval needs a signature: unsigned is refused by the validator, a forged one after verification.
+    // The CFO's approval needs a signature: unsigned or forged, it is refused and recorded as refused.
     await expect(approve(handle, { role: 'cfo', by: 'cfo@example.com' })).rejects.toThrow(/must carry a valid signature/);
     const other = await generateKeyPair('ES256');
     const forgedKey = { ...(await exportJWK(other.privateKey)), kid: 'cfo-2026', alg: 'ES256' };
@@ -112,8 +112,9 @@ describe('rollout messages on the dev server', () => {
     const result = await rolloutResult(handle);
     expect(result.outcome).toBe('completed');
     const refusals = result.opsLog.filter((e) => e.action === 'refuse').map((e) => e.reason);
-    // Refused after verification: the forged key, the signature for another rollout, and the raw unsigned signal.
+    // Recorded: the unsigned update, the forged key, the signature for another rollout, and the raw unsigned signal.
     expect(refusals).toEqual([
+      expect.stringMatching(/approval by cfo must carry a valid signature$/),
       expect.stringMatching(/must carry a valid signature: signature does not verify against the cfo keys/),
       expect.stringMatching(/must carry a valid signature: signature is for rollout "rollout:other:prod"/),
       expect.stringMatching(/approval by cfo must carry a valid signature$/),
