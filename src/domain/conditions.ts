@@ -4,7 +4,7 @@
  * top by the machine (see sustain.ts).
  */
 import type { ConditionDef, Plan } from '../plan/schema';
-import { tryParseDuration } from './duration';
+import { formatDuration, tryParseDuration } from './duration';
 import { meanAndStdDev } from './statistics';
 import type { MetricReading, Millis, RolloutState } from './types';
 
@@ -162,7 +162,7 @@ export function evaluateCondition(cond: ConditionDef, ctx: EvalContext): Verdict
       const gap = Math.max(0, now - last);
       const limit = ms(cond.kind === 'freshness' ? cond.maxGap : cond.longerThan) ?? 0;
       const absent = gap > limit;
-      const gapText = `${cond.metric}: last events ${Math.round(gap / 60_000)}m ago`;
+      const gapText = `${cond.metric}: last events ${gap === 0 ? 'just now' : `${formatDuration(Math.floor(gap / 1000) * 1000) || '0s'} ago`}`;
       return cond.kind === 'freshness'
         ? { result: absent ? 'false' : 'true', value: gap, detail: `${gapText} (allowed gap ${cond.maxGap})` }
         : { result: absent ? 'true' : 'false', value: gap, detail: `${gapText} (absent longer than ${cond.longerThan} fires)` };

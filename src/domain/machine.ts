@@ -900,8 +900,12 @@ class Run {
       s.compensations.push({ kind: 'config', phase: phase.name, key: change.key, value: change.from, provider: change.provider });
       this.commands.push({ type: 'set-config', key: change.key, value: change.to, provider: change.provider, reason: `entering ${phase.name}` });
     }
-    s.compensations.push({ kind: 'flags', phase: phase.name, percent: from });
-    this.commands.push({ type: 'set-flags', flags: this.flagsFor(phase), percent: phase.percent, enabled: phase.percent > 0, reason: `entering ${phase.name}` });
+    // Each cohort flag goes to its own cohort's share; undoing the phase puts back exactly what it changed.
+    const cohorts = this.cohortLevels(phase);
+    const before = Object.fromEntries(Object.keys(cohorts).map((flag) => [flag, this.cohortLevel(flag)]));
+    s.compensations.push({ kind: 'flags', phase: phase.name, percent: from, ...(Object.keys(before).length ? { cohorts: before } : {}) });
+    this.commands.push({ type: 'set-flags', flags: plan.target.flags, percent: phase.percent, enabled: phase.percent > 0, reason: `entering ${phase.name}` });
+    this.setCohortFlags(cohorts, `entering ${phase.name}`);
     // A phase entered again (after a revert) starts its gates and triggers afresh.
     for (const key of Object.keys(s.tracks)) if (key.includes(`:${phase.name}:`)) delete s.tracks[key];
     s.phaseIndex = index;
@@ -922,19 +926,64 @@ class Run {
     const prev = this.phase;
     const parts: string[] = [];
     if (prev) {
-      if (prev.minDuration) parts.push(`${prev.minDuration} minimum in ${prev.name} elapsed`);
+      const minMs = ms(prev.minDuration);
+      if (minMs !== undefined && s.now - s.phaseEnteredAt >= minMs) parts.push(`${prev.minDuration} minimum in ${prev.name} elapsed`);
+      else if (prev.calendar?.endOfDay) parts.push(`end of day ${prev.calendar.endOfDay} ${prev.calendar.timezone ?? 'UTC'} reached in ${prev.name} (before its ${prev.minDuration} minimum)`);
+      const until = (prev.until ?? []).flatMap((name) => {
+        const c = plan.checks.find((x) => x.name === name);
+        return c ? [`${name} (${s.tracks[`check:${name}`]?.detail ?? this.holds(`check:${name}`, c.when).detail})`] : [];
+      });
+      if (until.length) parts.push(`until ${until.join('; ')}`);
       const gates = gatesOf(plan, prev).map(({ key, check }) => `${check.name} ok (${s.tracks[key]?.detail ?? this.holds(key, check.when).detail})`);
       if (gates.length) parts.push(`gates: ${gates.join('; ')}`);
     }
-    const approvals = (plan.phases[index]?.approvals ?? []).map((a) => `${a.role}: ${validApprovers(s, a.role, `phase:${plan.phases[index]?.name}`, undefined, s.now, false).join(', ')}`);
+    const next = plan.phases[index];
+    const entry = (next?.entry ?? []).map((c) => {
+      const key = `entry:${next?.name}:${c.name}`;
+      return `${c.name} ok (${s.tracks[key]?.detail ?? this.holds(key, c.when).detail})`;
+    });
+    if (entry.length) parts.push(`entry: ${entry.join('; ')}`);
+    const tokens = plan.tokens.filter((t) => t.before === next?.name && s.tokensConsumed[t.id]);
+    for (const t of tokens) parts.push(`token ${t.id} consumed by ${s.tokensConsumed[t.id]?.by} (${t.role}) with ${t.requires.join(', ')} holding`);
+    const approvals = (next?.approvals ?? [])
+      .filter((a) => a.at !== 'exit')
+      .map((a) => `${a.role}: ${validApprovers(s, a.role, `phase:${next?.name}`, undefined, s.now, false).join(', ')}`);
     if (approvals.length) parts.push(`approved by ${approvals.join('; ')}`);
+    // Approvals needed to leave the previous phase were given there; name who gave them.
+    const exits = (prev?.approvals ?? [])
+      .filter((a) => a.at === 'exit')
+      .map((a) => `${a.role}: ${validApprovers(s, a.role, `phase:${prev?.name}`, undefined, s.now, false).join(', ')}`);
+    if (exits.length) parts.push(`${prev?.name} exit approved by ${exits.join('; ')}`);
     return parts.join('; ') || 'no conditions';
   }
 
+  /** The target flags and the phase's cohort flags (`controls.cohortFlag` with each cohort's name). */
   private flagsFor(phase: PhaseDef): string[] {
-    const { plan } = this;
-    const cohortFlags = plan.controls.cohortFlag ? (phase.cohorts ?? []).map((c) => plan.controls.cohortFlag?.replace('{name}', c.name) ?? '') : [];
-    return [...plan.target.flags, ...cohortFlags];
+    return [...this.plan.target.flags, ...Object.keys(this.cohortLevels(phase))];
+  }
+
+  /** Cohort flag → the percent the phase gives it: the cohort's own share of traffic. */
+  private cohortLevels(phase: PhaseDef): Record<string, number> {
+    const pattern = this.plan.controls.cohortFlag;
+    if (!pattern) return {};
+    return Object.fromEntries((phase.cohorts ?? []).map((c) => [pattern.replace('{name}', c.name), c.percent ?? phase.percent]));
+  }
+
+  /** The percent a cohort flag is at now: what the last phase that set it gave it, minus what was undone. */
+  private cohortLevel(flag: string): number {
+    return this.s.cohortFlags?.[flag] ?? 0;
+  }
+
+  private setCohortFlags(levels: Record<string, number>, reason: string): void {
+    const s = this.s;
+    // One command per level, in a stable order, so equal levels share a write.
+    const byLevel = new Map<number, string[]>();
+    for (const [flag, percent] of Object.entries(levels)) {
+      if (this.cohortLevel(flag) === percent && s.cohortFlags?.[flag] !== undefined) continue;
+      byLevel.set(percent, [...(byLevel.get(percent) ?? []), flag]);
+      s.cohortFlags = { ...s.cohortFlags, [flag]: percent };
+    }
+    for (const [percent, flags] of byLevel) this.commands.push({ type: 'set-flags', flags, percent, enabled: percent > 0, reason });
   }
 
   private forcePromote(who: string): void {
@@ -1205,6 +1254,7 @@ class Run {
     if (plan.controls.killSwitch) this.commands.push({ type: 'set-flags', flags: [plan.controls.killSwitch.flag], percent: 0, enabled: false, reason: `kill switch: ${reason}` });
     this.compensate(configs, 'kill');
     s.compensations = [];
+    if (s.cohortFlags) s.cohortFlags = Object.fromEntries(Object.keys(s.cohortFlags).map((flag) => [flag, 0]));
     s.percent = 0;
     this.log('kill', `KILL: ${reason}; all flags off`, by, true);
     this.notify('killed', `Rollout killed: ${reason}`);
@@ -1216,9 +1266,9 @@ class Run {
       if (c.kind === 'config' && c.key !== undefined && c.value !== undefined) {
         this.commands.push({ type: 'set-config', key: c.key, value: c.value, provider: c.provider, reason: why });
       } else if (c.kind === 'flags') {
-        const phase = this.plan.phases.find((p) => p.name === c.phase);
         const percent = c.percent ?? 0;
-        this.commands.push({ type: 'set-flags', flags: phase ? this.flagsFor(phase) : this.plan.target.flags, percent, enabled: percent > 0, reason: why });
+        this.commands.push({ type: 'set-flags', flags: this.plan.target.flags, percent, enabled: percent > 0, reason: why });
+        if (c.cohorts) this.setCohortFlags(c.cohorts, why);
       }
     }
   }

@@ -193,8 +193,10 @@ export interface ConditionTrack {
 export interface Compensation {
   kind: 'flags' | 'config';
   phase: string;
-  /** For flags: the percent to go back to. */
+  /** For flags: the percent the target flags go back to. */
   percent?: number;
+  /** For flags: each cohort flag the phase switched, with the percent it had before (0: off). */
+  cohorts?: Record<string, number>;
   key?: string;
   value?: string | number | boolean;
   provider?: string;
@@ -230,6 +232,8 @@ export interface RolloutState {
   phaseIndex: number;
   phaseEnteredAt: Millis;
   percent: number;
+  /** Cohort flags (`controls.cohortFlag`) switched so far → their percent (0: off). */
+  cohortFlags?: Record<string, number>;
   /** Where the rollout is in its lifecycle after the last phase. */
   stage: 'ramp' | 'final' | 'refreeze' | 'stabilization' | 'success-criteria' | 'done';
   stageStartedAt?: Millis;

@@ -15,7 +15,7 @@ describe('every shipped scenario tells the story it states, at the plan\'s own e
   }, 120_000);
 
   it('each seed plan has a happy path and at least one failure path', () => {
-    for (const seed of ['seed-003', 'seed-004']) {
+    for (const seed of ['seed-000', 'seed-001', 'seed-002', 'seed-003', 'seed-004']) {
       expect(files.filter((f) => f.startsWith(seed) && f.includes('happy'))).toHaveLength(1);
       expect(files.filter((f) => f.startsWith(seed) && !f.includes('happy')).length).toBeGreaterThan(0);
     }
