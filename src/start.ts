@@ -1,47 +1,78 @@
 /**
- * `npm start`: the main job. Starts (or connects to) a Temporal server, starts the worker, starts the demo rollout,
- * approves its steps as an approver would, and prints the workflow id and the UI link. Ctrl-C stops everything it
- * started.
+ * `npm start`: the main job. Starts the embedded Temporal dev server (or connects to the configured one), then runs
+ * the demo (src/demo/run-demo.ts): the demo target under load, a worker, and plans/demo.yaml as a real rollout with
+ * live progress, the release manager's approval and a closing report with the link to the history in the Temporal UI.
+ *
+ *   npm start                                   the rollout completes at 100%
+ *   npm start -- --fault error-rate=0.05        the canary fails 5% of requests: the hard stop rolls back
+ *   npm start -- --fault latency=400ms          the canary is slow: the latency hard stop rolls back
+ *   npm start -- --no-auto-approve              wait for a person to run the printed approve command
+ *   npm start -- --exit                         stop everything at the end (also when CI is set)
+ *
+ * Exit code 0 when the demo told its story (completed without a fault, rolled back with one), 1 when it did not or
+ * failed, 2 for a usage error. Without --exit the dev server stays up for browsing the UI until Ctrl-C.
  *
  * With TEMPORAL_ADDRESS or an envconfig profile naming a server, it uses that server instead of starting one.
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { approveStep, configuredServer, skeletonResult, skeletonStatus, startSkeletonRollout } from './client';
+import { Command, CommanderError } from 'commander';
+import { configuredServer } from './client';
+import { parseFaults } from './demo/fault';
+import { DEMO_TARGET_PORT, runDemo } from './demo/run-demo';
 import { startDevServer } from './dev/dev-server';
-import { createWorker, DEFAULT_FLAG_FILE } from './worker';
-import type { SkeletonRolloutInput } from './workflows/skeleton-rollout';
 
 const DEV_PORT = 7233;
 const UI_PORT = 8233;
 const STATE_FILE = resolve('.temporal', 'dev-server', 'state.sqlite');
 
-const DEMO: SkeletonRolloutInput = {
-  planId: 'demo',
-  flagKey: 'checkout-v2',
-  steps: [
-    { name: 'canary-10', percent: 10, minDuration: '3s' },
-    { name: 'canary-50', percent: 50, minDuration: '3s' },
-    { name: 'full', percent: 100, minDuration: '1s' },
-  ],
-};
+interface StartOptions {
+  fault: string[];
+  exit: boolean;
+  autoApprove: boolean;
+}
 
-async function main(): Promise<void> {
+function parseArguments(argv: string[]): StartOptions {
+  const program = new Command('npm start --')
+    .description('Runs the canary demo: a Temporal dev server, a worker, the demo target under load and the demo plan.')
+    .option('--fault <settings>', 'canary fault: error-rate=0.05 and/or latency=400ms (repeatable, or a comma list)', (v: string, all: string[]) => [...all, v], [])
+    .option('--exit', 'stop everything when the rollout ends (default when CI is set)', false)
+    .option('--no-auto-approve', 'wait for a person to approve instead of approving as release-manager@demo')
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)');
+  program.parse(argv, { from: 'user' });
+  return program.opts<StartOptions>();
+}
+
+async function main(): Promise<number> {
+  let options: StartOptions;
+  try {
+    options = parseArguments(process.argv.slice(2));
+  } catch (err) {
+    return err instanceof CommanderError && err.exitCode === 0 ? 0 : 2;
+  }
+  const fault = parseFaults(options.fault);
+  if (!fault.ok) {
+    console.error(`npm start: ${fault.error}`);
+    return 2;
+  }
+
   // Keep the terminal for the rollout's story; worker warnings and errors still show.
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const stops: Array<() => Promise<void>> = [];
   let stopping = false;
+  let exitCode = 130;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     for (const s of stops.reverse()) await s().catch((err: unknown) => console.error(err));
     process.exit(code);
   };
-  process.on('SIGINT', () => void stop(130));
-  process.on('SIGTERM', () => void stop(143));
+  process.on('SIGINT', () => void stop(exitCode));
+  process.on('SIGTERM', () => void stop(exitCode === 130 ? 143 : exitCode));
 
   const configured = configuredServer();
   let client: Client;
@@ -63,8 +94,8 @@ async function main(): Promise<void> {
       env = await startDevServer({ port: DEV_PORT, uiPort: UI_PORT, dbFilename: STATE_FILE });
     } catch (err) {
       console.error(`Could not start the Temporal dev server: ${(err as Error).message}`);
-      console.error(`Is something else listening on port ${DEV_PORT} or ${UI_PORT}? Set TEMPORAL_ADDRESS to use it instead.`);
-      process.exit(1);
+      console.error(`Is something else listening on port ${DEV_PORT} or ${UI_PORT}? Stop it, or set TEMPORAL_ADDRESS to use it instead.`);
+      return 1;
     }
     stops.push(() => env.teardown());
     client = env.client;
@@ -72,46 +103,38 @@ async function main(): Promise<void> {
     uiUrl = `http://localhost:${UI_PORT}`;
   }
 
-  const worker: Worker = await createWorker({ connection, namespace: configured.namespace });
-  const running = worker.run();
-  stops.push(async () => {
-    worker.shutdown();
-    await running;
-  });
-
-  const workflowId = `rollout:${DEMO.flagKey}:demo:${Date.now()}`;
-  const handle = await startSkeletonRollout(client, DEMO, { workflowId });
-  const link = `${uiUrl}/namespaces/${configured.namespace}/workflows/${encodeURIComponent(workflowId)}`;
-  console.log(`Started rollout ${workflowId}`);
-  console.log(`Temporal UI: ${link}`);
-  console.log(`Flag file:   ${DEFAULT_FLAG_FILE}`);
-
-  // Play the approver: approve each step once the workflow waits for it.
-  const approved = new Set<string>();
-  const poll = setInterval(() => {
-    void skeletonStatus(handle)
-      .then(async (status) => {
-        if (status.waitingForApproval && status.step && !approved.has(status.step)) {
-          approved.add(status.step);
-          console.log(`  ${status.step} at ${status.percent}%: minimum duration passed — approving as release-manager`);
-          await approveStep(handle, status.step, 'release-manager@demo');
-        }
-      })
-      .catch(() => undefined);
-  }, 500);
-
-  const result = await skeletonResult(handle);
-  clearInterval(poll);
-  console.log(`Rollout ${result.outcome}: final traffic ${result.finalPercent}% after steps ${result.stepsEntered.join(' → ')}`);
-  console.log(`History: ${link}`);
-  if (process.argv.includes('--exit') || process.env.CI) {
-    await stop(0);
-    return;
+  let storyHappened = false;
+  try {
+    const report = await runDemo({
+      client,
+      connection,
+      namespace: configured.namespace,
+      targetPort: DEMO_TARGET_PORT,
+      targetPortFallback: true,
+      fault: fault.fault,
+      autoApprove: options.autoApprove,
+      uiUrl,
+    });
+    storyHappened = report.storyHappened;
+  } catch (err) {
+    console.error(`npm start: ${(err as Error).message}`);
+  }
+  exitCode = storyHappened ? 0 : 1;
+  if (options.exit || process.env.CI || configured.explicit) {
+    await stop(exitCode);
+    return exitCode;
   }
   console.log('The dev server and UI stay up to browse the history; press Ctrl-C to stop everything.');
+  return new Promise<number>(() => undefined);
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+main().then(
+  (code) => {
+    process.exitCode = code;
+    if (code !== 0) process.exit(code);
+  },
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

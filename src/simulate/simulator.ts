@@ -47,6 +47,8 @@ export async function simulate(plan: Plan, scenario: Scenario, options: { start?
   const events = scenarioEvents(scenario, start);
   const inputs: RolloutEvent[] = [];
   const responder = taskResponder(plan, scenario);
+  // Tasks assigned by the start itself (a first phase entered at once) are answered like any other.
+  for (const reply of responder(state)) insertByTime(events, reply);
   let ticks = 0;
   while (!isFinished(state)) {
     const nextEvent = events[0];
