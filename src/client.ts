@@ -214,6 +214,11 @@ export async function rolloutRecord(handle: WorkflowHandle): Promise<{ running: 
   return { running: false, result: (await handle.result()) as RolloutResult };
 }
 
+/** The plan a running rollout runs (a query: needs a worker; for a finished rollout read it from history). */
+export async function rolloutPlan(handle: WorkflowHandle): Promise<Plan> {
+  return handle.query(messages.planQuery);
+}
+
 export async function rolloutStatus(handle: WorkflowHandle): Promise<messages.RolloutStatusView> {
   return handle.query(messages.statusQuery);
 }

@@ -29,8 +29,16 @@ export interface EvalContext {
 
 const ms = (text: string | undefined) => (text === undefined ? undefined : (tryParseDuration(text) ?? 0));
 
-/** The metric names a condition reads, for deciding what to observe. */
+const metricsByCondition = new WeakMap<ConditionDef, string[]>();
+
+/** The metric names a condition reads, for deciding what to observe. The list is shared: do not change it. */
 export function metricsOf(cond: ConditionDef): string[] {
+  let list = metricsByCondition.get(cond);
+  if (!list) metricsByCondition.set(cond, (list = computeMetricsOf(cond)));
+  return list;
+}
+
+function computeMetricsOf(cond: ConditionDef): string[] {
   switch (cond.kind) {
     case 'threshold':
     case 'anomaly':
@@ -66,13 +74,29 @@ export function compare(value: number, op: '<' | '<=' | '>' | '>=' | '==' | '!='
   }
 }
 
+const unitsByPlan = new WeakMap<Plan, Map<string, string>>();
+
 function unitOf(plan: Plan, metric: string): string {
-  const unit = plan.metrics[metric]?.unit;
-  return unit ? ` ${unit}` : '';
+  let units = unitsByPlan.get(plan);
+  if (!units) unitsByPlan.set(plan, (units = new Map()));
+  let unit = units.get(metric);
+  if (unit === undefined) {
+    const name = plan.metrics[metric]?.unit;
+    units.set(metric, (unit = name ? ` ${name}` : ''));
+  }
+  return unit;
 }
 
+// Details are written on every evaluation and metric values repeat: format each number once.
+const formatted = new Map<number, string>();
+
 function fmt(value: number): string {
-  return Number.isInteger(value) ? String(value) : String(+value.toPrecision(4));
+  let text = formatted.get(value);
+  if (text === undefined) {
+    if (formatted.size > 10_000) formatted.clear();
+    formatted.set(value, (text = Number.isInteger(value) ? String(value) : String(+value.toPrecision(4))));
+  }
+  return text;
 }
 
 /** A reading that is not a usable number becomes inconclusive or error, with the reason. */

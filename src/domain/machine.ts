@@ -44,6 +44,8 @@ interface Derived {
   flagReads: string[];
   active: Map<string, Array<{ key: string; cond: ConditionDef; polarity: Polarity }>>;
   metrics: Map<string, string[]>;
+  /** Phase index → keys of the http and command conditions in force there. */
+  checks: Map<number, string[]>;
 }
 const derivedByPlan = new WeakMap<Plan, Derived>();
 
@@ -127,8 +129,17 @@ function phaseName(plan: Plan, index: number): string {
   return index < 0 ? 'before-start' : (plan.phases[index]?.name ?? 'unknown');
 }
 
-/** Shared gates that apply to `phase`, then its own. */
+const gatesByPhase = new WeakMap<PhaseDef, Array<{ key: string; check: CheckDef }>>();
+const triggersByPhase = new WeakMap<PhaseDef | Plan, Array<{ key: string; trigger: TriggerDef }>>();
+
+/** Shared gates that apply to `phase`, then its own. The list is shared: do not change it. */
 export function gatesOf(plan: Plan, phase: PhaseDef): Array<{ key: string; check: CheckDef }> {
+  let list = gatesByPhase.get(phase);
+  if (!list) gatesByPhase.set(phase, (list = computeGatesOf(plan, phase)));
+  return list;
+}
+
+function computeGatesOf(plan: Plan, phase: PhaseDef): Array<{ key: string; check: CheckDef }> {
   const shared = plan.gates.filter((g) => !phase.useGates || phase.useGates.includes(g.name));
   return [
     ...shared.map((check) => ({ key: `gate:${phase.name}:${check.name}`, check })),
@@ -136,8 +147,15 @@ export function gatesOf(plan: Plan, phase: PhaseDef): Array<{ key: string; check
   ];
 }
 
-/** Rollout-wide triggers, then the phase's own. */
+/** Rollout-wide triggers, then the phase's own. The list is shared: do not change it. */
 export function triggersOf(plan: Plan, phase: PhaseDef | undefined): Array<{ key: string; trigger: TriggerDef }> {
+  const owner = phase ?? plan;
+  let list = triggersByPhase.get(owner);
+  if (!list) triggersByPhase.set(owner, (list = computeTriggersOf(plan, phase)));
+  return list;
+}
+
+function computeTriggersOf(plan: Plan, phase: PhaseDef | undefined): Array<{ key: string; trigger: TriggerDef }> {
   return [
     ...plan.triggers.map((trigger) => ({ key: `trigger:${trigger.name}`, trigger })),
     ...(phase?.triggers ?? []).map((trigger) => ({ key: `trigger:${phase?.name}:${trigger.name}`, trigger })),
@@ -163,6 +181,7 @@ class Run {
         flagReads: [...new Set(all.flatMap((c) => (c.kind === 'value' && c.from === 'flag' ? [c.name] : [])))].sort(),
         active: new Map(),
         metrics: new Map(),
+        checks: new Map(),
       };
       derivedByPlan.set(this.plan, d);
     }
@@ -399,20 +418,20 @@ class Run {
     const { plan, s } = this;
     const refreshMs = Math.max(CHECK_REFRESH_MS, ms(plan.analysis.interval) ?? 0);
     const phase = this.phase;
-    const next = plan.phases[s.phaseIndex + 1];
-    const conds = [
-      ...(phase ? gatesOf(plan, phase).map((g) => g.check.when) : []),
-      ...(next?.entry ?? []).map((c) => c.when),
-      ...triggersOf(plan, phase).map((t) => t.trigger.when),
-      // Preconditions gate the start only: once the first phase is entered they are not re-run.
-      ...plan.checks.filter((c) => (s.phaseIndex < 0 && plan.preconditions.includes(c.name)) || phase?.until?.includes(c.name)).map((c) => c.when),
-    ];
-    const seen = new Set<string>();
-    for (const c of conds) {
-      if (c.kind !== 'http' && c.kind !== 'command') continue;
-      const key = checkKey(c);
-      if (seen.has(key)) continue;
-      seen.add(key);
+    let keys = this.derived.checks.get(s.phaseIndex);
+    if (!keys) {
+      const next = plan.phases[s.phaseIndex + 1];
+      const conds = [
+        ...(phase ? gatesOf(plan, phase).map((g) => g.check.when) : []),
+        ...(next?.entry ?? []).map((c) => c.when),
+        ...triggersOf(plan, phase).map((t) => t.trigger.when),
+        // Preconditions gate the start only: once the first phase is entered they are not re-run.
+        ...plan.checks.filter((c) => (s.phaseIndex < 0 && plan.preconditions.includes(c.name)) || phase?.until?.includes(c.name)).map((c) => c.when),
+      ];
+      keys = [...new Set(conds.flatMap((c) => (c.kind === 'http' || c.kind === 'command' ? [checkKey(c)] : [])))];
+      this.derived.checks.set(s.phaseIndex, keys);
+    }
+    for (const key of keys) {
       const last = s.checkResults[key];
       if (last && s.now - last.at < refreshMs) continue;
       this.commands.push({ type: 'run-check', check: key, scope: phase?.name ?? 'before-start' });

@@ -16,7 +16,16 @@ export function newTrack(): ConditionTrack {
   return { windowsPassed: 0, satisfied: false };
 }
 
-function sustainOf(cond: ConditionDef): { forMs?: number; windowMs?: number; windows?: number } {
+type Sustain = { forMs?: number; windowMs?: number; windows?: number };
+const sustainByCondition = new WeakMap<ConditionDef, Sustain>();
+
+function sustainOf(cond: ConditionDef): Sustain {
+  let sustain = sustainByCondition.get(cond);
+  if (!sustain) sustainByCondition.set(cond, (sustain = computeSustain(cond)));
+  return sustain;
+}
+
+function computeSustain(cond: ConditionDef): Sustain {
   if (cond.kind !== 'threshold' && cond.kind !== 'relative' && cond.kind !== 'anomaly') return {};
   const forMs = cond.for === undefined ? undefined : tryParseDuration(cond.for);
   const windowMs = cond.window === undefined ? undefined : tryParseDuration(cond.window);

@@ -101,6 +101,15 @@ export function loadScenarioFile(file: string): Scenario {
 
 const offset = (text: string) => tryParseDuration(text) ?? 0;
 
+const spans = new WeakMap<object, [number, number]>();
+
+/** A segment's [from, to) in millis, parsed once. */
+function spanOf(seg: z.infer<typeof Segment>): [number, number] {
+  let span = spans.get(seg);
+  if (!span) spans.set(seg, (span = [offset(seg.from), seg.to === undefined ? Infinity : offset(seg.to)]));
+  return span;
+}
+
 /** Epoch millis at which the scenario starts. */
 export function scenarioStart(scenario: Scenario): Millis {
   return Date.parse(scenario.start);
@@ -118,8 +127,7 @@ export function readingAt(scenario: Scenario, metric: string, offsetMs: Millis, 
   // The last segment that covers t wins, so later segments override earlier ones.
   let found: z.infer<typeof Segment> | undefined;
   for (const seg of spec) {
-    const from = offset(seg.from);
-    const to = seg.to === undefined ? Infinity : offset(seg.to);
+    const [from, to] = spanOf(seg);
     if (t >= from && t < to) found = seg;
   }
   if (!found) return { status: 'no-data', query };

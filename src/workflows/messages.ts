@@ -5,6 +5,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { OperatorCommand, OpsLogEntry, Outcome, RolloutResult, RolloutStatus } from '../domain/types';
+import type { Plan } from '../plan/schema';
 
 /** Every message may carry an id; a repeated id is ignored (also across continue-as-new). */
 interface MessageBase {
@@ -116,3 +117,5 @@ export const taskResultSignal = defineSignal<[TaskResultInput]>('taskResult');
 export const statusQuery = defineQuery<RolloutStatusView>('status');
 /** The whole result so far (every decision, the full ops log) — what the rollout returns when it ends. */
 export const resultQuery = defineQuery<RolloutResult>('result');
+/** The plan the rollout runs (as validated when it started). */
+export const planQuery = defineQuery<Plan>('plan');

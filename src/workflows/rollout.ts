@@ -179,6 +179,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   );
   setHandler(m.statusQuery, () => statusView(plan, state, info.workflowId));
   setHandler(m.resultQuery, () => resultOf(plan, state));
+  setHandler(m.planQuery, () => plan);
 
   // --- the loop
   let shown = '';
