@@ -4,6 +4,7 @@
  * very inputs the simulator fed (scenario events and stand-in replies), as signals at the same moments.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { temporal } from '@temporalio/proto';
@@ -138,13 +139,29 @@ async function alignToScenarioStart(env: TestWorkflowEnvironment, scenario: Scen
 /** Where recorded histories are kept: one JSON file per scenario, holding every run of its continue-as-new chain. */
 export const HISTORY_FIXTURES = resolve(__dirname, '..', 'fixtures', 'histories');
 
+/** A recorded history file, as written by RECORD_HISTORIES=1 (`encoding` absent: plain base64 protobuf). */
+export interface RecordedHistories {
+  scenario: string;
+  workflowId: string;
+  encoding?: 'gzip+base64';
+  runs: string[];
+}
+
+/** The histories of a recorded file, decoded. */
+export function decodeRecordedHistories(recorded: RecordedHistories): Array<{ workflowId: string; history: temporal.api.history.v1.IHistory }> {
+  return recorded.runs.map((run) => {
+    const bytes = Buffer.from(run, 'base64');
+    return { workflowId: recorded.workflowId, history: temporal.api.history.v1.History.decode(recorded.encoding === 'gzip+base64' ? gunzipSync(bytes) : bytes) };
+  });
+}
+
 /** Saves the histories of every run of the rollout (RECORD_HISTORIES=1 npx jest test/workflows/equivalence.test.ts). */
 async function recordHistories(env: TestWorkflowEnvironment, workflowId: string, firstRunId: string, scenarioFile: string): Promise<void> {
   const runs = (await historyChain(env.client, workflowId, firstRunId)).map(({ history }) =>
-    Buffer.from(temporal.api.history.v1.History.encode(history).finish()).toString('base64'),
+    gzipSync(temporal.api.history.v1.History.encode(history).finish(), { level: 9 }).toString('base64'),
   );
   mkdirSync(HISTORY_FIXTURES, { recursive: true });
   const file = join(HISTORY_FIXTURES, basename(scenarioFile).replace(/\.yaml$/, '.json'));
-  // The history protobuf, base64-encoded: exactly what the server returned, as text.
-  writeFileSync(file, `${JSON.stringify({ scenario: basename(scenarioFile), workflowId, runs }, null, 1)}\n`);
+  // The history protobuf, gzipped and base64-encoded: exactly what the server returned, as text.
+  writeFileSync(file, `${JSON.stringify({ scenario: basename(scenarioFile), workflowId, encoding: 'gzip+base64', runs }, null, 1)}\n`);
 }
