@@ -12,7 +12,8 @@ type Command<T extends RolloutCommand['type']> = Extract<RolloutCommand, { type:
 
 /** The side effects a rollout needs; implemented with activities (workflow) or a scenario (simulator). */
 export interface Effects {
-  setFlags(command: Command<'set-flags'>): Promise<void>;
+  /** Resolves with `{ ok: false }` when the write failed for good (after the provider's retries): fed back as an event. */
+  setFlags(command: Command<'set-flags'>): Promise<void | { ok: false; detail: string }>;
   setConfig(command: Command<'set-config'>): Promise<void>;
   observe(command: Command<'observe'>): Promise<{ metrics: Record<string, MetricReading>; flags?: Record<string, string | number | boolean | undefined> }>;
   runTask(command: Command<'run-task'>): Promise<{ ok: boolean; detail?: string }>;
@@ -32,9 +33,15 @@ export async function feed(plan: Plan, state: RolloutState, event: RolloutEvent,
     const commands = apply(plan, state, next);
     for (const command of commands) {
       switch (command.type) {
-        case 'set-flags':
-          await effects.setFlags(command);
+        case 'set-flags': {
+          const written = await effects.setFlags(command);
+          if (written && !written.ok) {
+            queue.push({ type: 'flag-write-failed', at, flags: command.flags, percent: command.percent, enabled: command.enabled, reason: command.reason, detail: written.detail });
+          } else if (command.retry) {
+            queue.push({ type: 'flag-write-retried', at, flags: command.flags, percent: command.percent, enabled: command.enabled });
+          }
           break;
+        }
         case 'set-config':
           await effects.setConfig(command);
           break;

@@ -95,12 +95,23 @@ export function step(plan: Plan, state: RolloutState, event: RolloutEvent): { st
  * their state. Deterministic for the same inputs.
  */
 export function apply(plan: Plan, state: RolloutState, event: RolloutEvent): RolloutCommand[] {
-  return new Run(plan, state).handle(event);
+  const commands = new Run(plan, state).handle(event);
+  // A new write of a flag supersedes a failed earlier write of it that is waiting to be retried.
+  if (state.pendingFlagWrites?.length) {
+    const written = new Set(commands.flatMap((c) => (c.type === 'set-flags' && !c.retry ? c.flags : [])));
+    if (written.size) state.pendingFlagWrites = state.pendingFlagWrites.filter((w) => !w.flags.some((f) => written.has(f)));
+  }
+  return commands;
 }
 
 /** True once the rollout reached an outcome. */
 export function isFinished(state: RolloutState): boolean {
   return TERMINAL.includes(state.status);
+}
+
+/** Finished, and every flag write it made went through: nothing is left to do. */
+export function isSettled(state: RolloutState): boolean {
+  return isFinished(state) && !state.pendingFlagWrites?.length;
 }
 
 /**
@@ -202,6 +213,10 @@ class Run {
     s.now = Math.max(s.now, event.at);
     if (isFinished(s)) {
       if ('id' in event) this.log('refuse', `${describeEvent(event)} refused: the rollout already finished (${s.outcome})`, actorOf(event));
+      if (event.type === 'flag-write-failed') this.flagWriteFailed(event);
+      if (event.type === 'flag-write-retried') this.flagWriteRetried(event);
+      if (event.type === 'tick') this.retryFlagWrites();
+      if (event.type === 'flag-write-failed' || event.type === 'flag-write-retried' || event.type === 'tick') this.schedule();
       return this.commands;
     }
     if ('id' in event) {
@@ -257,6 +272,12 @@ class Run {
         break;
       case 'check-result':
         s.checkResults[event.check] = { at: event.at, ok: event.ok, detail: event.detail };
+        break;
+      case 'flag-write-failed':
+        this.flagWriteFailed(event);
+        break;
+      case 'flag-write-retried':
+        this.flagWriteRetried(event);
         break;
     }
 
@@ -388,8 +409,46 @@ class Run {
     this.runChecks(plan.preconditions);
   }
 
+  /**
+   * A flag write failed for good: it is retried on every tick until it goes through, and the rollout does not move
+   * forward meanwhile. A failed write while rolling back or killing is the urgent case — traffic stays on the canary.
+   */
+  private flagWriteFailed(event: Extract<RolloutEvent, { type: 'flag-write-failed' }>): void {
+    const s = this.s;
+    const pending = (s.pendingFlagWrites ??= []);
+    const same = pending.find((w) => w.flags.join() === event.flags.join() && w.percent === event.percent && w.enabled === event.enabled);
+    if (same) {
+      same.failures += 1;
+      return;
+    }
+    pending.push({ flags: event.flags, percent: event.percent, enabled: event.enabled, reason: event.reason, since: event.at, failures: 1 });
+    const target = `${event.flags.join(', ')} → ${event.enabled ? `${event.percent}%` : 'off'}`;
+    const urgent = !event.enabled || s.status === 'rolling-back' || (isFinished(s) && s.outcome !== 'completed');
+    const why = `flag write failed (${target}, for ${event.reason}): ${event.detail}; retried every ${this.plan.analysis.interval}${urgent ? ' — traffic may still reach the canary' : ', and the rollout does not advance until it succeeds'}`;
+    this.log('flag-write-failed', why, undefined, true);
+    this.notify('flag-write-failed', `${urgent ? 'URGENT: ' : ''}${why}`);
+  }
+
+  private flagWriteRetried(event: Extract<RolloutEvent, { type: 'flag-write-retried' }>): void {
+    const s = this.s;
+    const w = s.pendingFlagWrites?.find((x) => x.flags.join() === event.flags.join() && x.percent === event.percent && x.enabled === event.enabled);
+    if (!w) return;
+    s.pendingFlagWrites = s.pendingFlagWrites?.filter((x) => x !== w);
+    if (!s.pendingFlagWrites?.length) s.pendingFlagWrites = undefined;
+    const failures = `${w.failures} failure${w.failures === 1 ? '' : 's'}`;
+    this.log('flag-write-retried', `flag write ${w.flags.join(', ')} → ${w.enabled ? `${w.percent}%` : 'off'} went through on retry after ${failures} (${formatDuration(s.now - w.since)})`, undefined, true);
+  }
+
+  /** Retries failed flag writes, oldest first; each comes back as a failure or a success event. */
+  private retryFlagWrites(): void {
+    for (const w of this.s.pendingFlagWrites ?? []) {
+      this.commands.push({ type: 'set-flags', flags: w.flags, percent: w.percent, enabled: w.enabled, reason: `retry of ${w.reason}`, retry: true });
+    }
+  }
+
   private tick(): void {
     const s = this.s;
+    this.retryFlagWrites();
     if (s.nextObservationAt !== undefined && s.now >= s.nextObservationAt) {
       const position = `${s.phaseIndex}|${s.stage}|${s.status === 'rolling-back'}`;
       let metrics = this.derived.metrics.get(position);
@@ -769,6 +828,10 @@ class Run {
         continue;
       }
       if (s.status === 'paused' || s.status === 'holding') return;
+      if (s.pendingFlagWrites?.length) {
+        this.setWaiting(s.pendingFlagWrites.map((w) => `flag write ${w.flags.join(', ')} → ${w.enabled ? `${w.percent}%` : 'off'} to go through (failed ${w.failures}×)`));
+        return;
+      }
       this.budgetHolds();
       if ((s.status as RolloutStatus) === 'holding') return;
       if (s.stage === 'ramp') {
@@ -1361,7 +1424,12 @@ class Run {
   private schedule(): void {
     const { plan, s } = this;
     if (isFinished(s)) {
-      s.wakeAt = undefined;
+      // A finished rollout with a flag write still failing keeps retrying it: traffic must end where the outcome says.
+      const retryAt = s.pendingFlagWrites?.length ? s.now + (ms(plan.analysis.interval) ?? 30_000) : undefined;
+      if (retryAt !== s.wakeAt) {
+        s.wakeAt = retryAt;
+        if (retryAt !== undefined) this.commands.push({ type: 'wake', at: retryAt });
+      }
       return;
     }
     const candidates: number[] = [];

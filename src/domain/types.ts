@@ -66,7 +66,11 @@ export type RolloutEvent =
   | { type: 'spend'; at: Millis; id: string; budget: string; total: number; by?: string }
   | { type: 'operator'; at: Millis; id: string; command: OperatorCommand; by: string; role?: string; reason?: string }
   | { type: 'task-result'; at: Millis; task: string; scope: string; ok: boolean; detail?: string; by?: string }
-  | { type: 'check-result'; at: Millis; check: string; ok: boolean; detail?: string };
+  | { type: 'check-result'; at: Millis; check: string; ok: boolean; detail?: string }
+  /** A flag write the provider refused or could not take after its retries (FlagWriteFailed). */
+  | { type: 'flag-write-failed'; at: Millis; flags: string[]; percent: number; enabled: boolean; reason: string; detail: string }
+  /** A retried flag write that went through. */
+  | { type: 'flag-write-retried'; at: Millis; flags: string[]; percent: number; enabled: boolean };
 
 /** Events that carry a message id (deduplicated, also across continue-as-new). */
 export type MessageEvent = Extract<RolloutEvent, { id: string }>;
@@ -92,10 +96,11 @@ export type NotificationEvent =
   | 'stabilization-report'
   | 'budget-exceeded'
   | 'task-failed'
+  | 'flag-write-failed'
   | 'escalation';
 
 export type RolloutCommand =
-  | { type: 'set-flags'; flags: string[]; percent: number; enabled: boolean; reason: string }
+  | { type: 'set-flags'; flags: string[]; percent: number; enabled: boolean; reason: string; retry?: boolean }
   | { type: 'set-config'; key: string; value: string | number | boolean; provider?: string; reason: string }
   | { type: 'observe'; metrics: string[]; flags: string[] }
   | { type: 'run-task'; task: string; scope: string }
@@ -137,6 +142,8 @@ export type DecisionAction =
   | 'refreeze'
   | 'success-criteria'
   | 'snapshot'
+  | 'flag-write-failed'
+  | 'flag-write-retried'
   | 'complete';
 
 export interface OpsLogEntry {
@@ -232,6 +239,11 @@ export interface RolloutState {
   phaseIndex: number;
   phaseEnteredAt: Millis;
   percent: number;
+  /**
+   * Flag writes that failed and are retried on every tick, oldest first. While any is pending the rollout does not
+   * move forward: the traffic the flags carry is not what the state says.
+   */
+  pendingFlagWrites?: Array<{ flags: string[]; percent: number; enabled: boolean; reason: string; since: Millis; failures: number; retrying?: boolean }>;
   /** Cohort flags (`controls.cohortFlag`) switched so far → their percent (0: off). */
   cohortFlags?: Record<string, number>;
   /** Where the rollout is in its lifecycle after the last phase. */

@@ -463,6 +463,7 @@ export const Notification = z.strictObject({
         'stabilization-report',
         'budget-exceeded',
         'task-failed',
+        'flag-write-failed',
         'escalation',
       ]),
     )

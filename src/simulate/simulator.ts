@@ -3,7 +3,7 @@
  * returns the decision timeline and the outcome. The same machine and the same command interpreter as the workflow.
  */
 import { feed, type Effects } from '../domain/driver';
-import { initialState, isFinished, resultOf } from '../domain/machine';
+import { initialState, isSettled, resultOf } from '../domain/machine';
 import type { Plan } from '../plan/schema';
 import type { Outcome, RolloutEvent, RolloutResult, RolloutState } from '../domain/types';
 import { findPlanTask } from '../plan/tasks';
@@ -50,7 +50,7 @@ export async function simulate(plan: Plan, scenario: Scenario, options: { start?
   // Tasks assigned by the start itself (a first phase entered at once) are answered like any other.
   for (const reply of responder(state)) insertByTime(events, reply);
   let ticks = 0;
-  while (!isFinished(state)) {
+  while (!isSettled(state)) {
     const nextEvent = events[0];
     const wake = state.wakeAt;
     const t = Math.min(nextEvent?.at ?? Infinity, wake ?? Infinity);

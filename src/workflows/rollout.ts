@@ -16,11 +16,11 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
 import type { RolloutActivities } from '../activities/rollout-activities';
 import { checkKey } from '../domain/conditions';
 import { feed, timerEventTime, type Effects } from '../domain/driver';
-import { gatesOf, initialState, isFinished, refusal, resultOf } from '../domain/machine';
+import { gatesOf, initialState, isFinished, isSettled, refusal, resultOf } from '../domain/machine';
 import type { MessageEvent, OpsLogEntry, RolloutEvent, RolloutResult, RolloutState } from '../domain/types';
 import { tryParseDuration } from '../domain/duration';
 import type { Plan } from '../plan/schema';
@@ -63,10 +63,16 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   const { observeMetrics, verifySignature } = input.localActivities === false ? remote : local;
 
   const effects: Effects = {
-    setFlags: (c) => {
+    setFlags: async (c) => {
       const provider = plan.providers.flags[plan.target.provider];
       if (!provider) throw new Error(`flag provider ${plan.target.provider} missing`);
-      return setFlags({ providerName: plan.target.provider, provider, flags: c.flags, percent: c.percent, enabled: c.enabled });
+      try {
+        await setFlags({ providerName: plan.target.provider, provider, flags: c.flags, percent: c.percent, enabled: c.enabled });
+      } catch (err) {
+        // Out of retries (FlagWriteFailed): the machine decides what a failed write means, and retries it.
+        if (err instanceof ActivityFailure) return { ok: false as const, detail: err.cause?.message ?? err.message };
+        throw err;
+      }
     },
     setConfig: (c) => setConfig({ key: c.key, value: c.value }),
     observe: async (c) => ({
@@ -201,7 +207,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     show();
   }
 
-  while (!isFinished(state)) {
+  // A finished rollout whose last flag write keeps failing stays open, retrying it, until the write goes through.
+  while (!isSettled(state)) {
     const wait = state.wakeAt === undefined ? undefined : state.wakeAt - Date.now();
     if (inbox.length === 0 && (wait === undefined || wait > 0)) {
       if (wait === undefined) await condition(() => inbox.length > 0);
@@ -218,7 +225,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       await feed(plan, state, { type: 'tick', at: timerEventTime(state.wakeAt, Date.now()) }, effects);
     }
     show();
-    if (isFinished(state)) break;
+    if (isSettled(state)) break;
     const history = workflowInfo();
     if (history.continueAsNewSuggested || history.historyLength >= maxEvents || (phaseBefore !== state.phaseIndex && history.historyLength > 500)) {
       await condition(allHandlersFinished);

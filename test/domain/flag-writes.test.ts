@@ -1,0 +1,91 @@
+import { feed, type Effects } from '../../src/domain/driver';
+import { initialState, isSettled } from '../../src/domain/machine';
+import type { RolloutState } from '../../src/domain/types';
+import { parsePlanText } from '../../src/plan/load';
+import type { Plan } from '../../src/plan/schema';
+
+const PLAN = `
+apiVersion: canary/v1
+id: t
+name: Flag writes
+target: { flags: [checkout-v2], provider: flagd, environment: prod }
+providers:
+  flags: { flagd: { type: flagd-file, path: flags.json } }
+  metrics: { sim: { type: scenario } }
+metrics:
+  error_rate: { source: sim, query: error_rate, unit: ratio }
+analysis: { interval: 1m }
+triggers:
+  - name: errors
+    when: { kind: threshold, metric: error_rate, op: ">=", value: 0.05 }
+    action: rollback
+phases:
+  - { name: canary, percent: 10, minDuration: 10m }
+  - { name: full, percent: 100, minDuration: 30m }
+`;
+
+function plan(): Plan {
+  const loaded = parsePlanText(PLAN, 'flag-writes.yaml');
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues));
+  return loaded.plan;
+}
+
+const MINUTE = 60_000;
+
+/**
+ * Runs the plan on a virtual clock with a flag provider that refuses writes while `failing(percent, at)` says so;
+ * returns the final state and every write that went through.
+ */
+async function drive(failing: (percent: number, at: number) => boolean, errorRate: (at: number) => number, horizon = 3 * 60 * MINUTE) {
+  const p = plan();
+  const state: RolloutState = initialState(0);
+  const written: Array<{ at: number; percent: number; enabled: boolean }> = [];
+  const effects: Effects = {
+    setFlags: async (c) => {
+      if (failing(c.percent, state.now)) return { ok: false, detail: 'flag service answered 503' };
+      written.push({ at: state.now, percent: c.percent, enabled: c.enabled });
+    },
+    setConfig: async () => undefined,
+    observe: async (c) => ({ metrics: Object.fromEntries(c.metrics.map((m) => [m, { status: 'ok' as const, value: errorRate(state.now) }])) }),
+    runTask: async () => ({ ok: true }),
+    runCheck: async () => ({ ok: true }),
+    notify: async () => undefined,
+  };
+  await feed(p, state, { type: 'start', at: 0 }, effects);
+  while (!isSettled(state) && state.wakeAt !== undefined && state.wakeAt <= horizon) {
+    await feed(p, state, { type: 'tick', at: state.wakeAt }, effects);
+  }
+  return { state, written, log: state.opsLog.map((e) => `${e.at / MINUTE}m ${e.action}: ${e.reason}`) };
+}
+
+describe('flag writes that fail', () => {
+  it('hold the rollout in its phase and are retried every interval until they go through', async () => {
+    // The write to 100% fails from 10m to 14m59s; it goes through on the retry at 15m.
+    const run = await drive((percent, at) => percent === 100 && at < 15 * MINUTE, () => 0.001);
+    expect(run.state.outcome).toBe('completed');
+    expect(run.written.map((w) => w.percent)).toEqual([10, 100]);
+    expect(run.written.at(-1)?.at).toBe(15 * MINUTE);
+    const failed = run.log.filter((l) => l.includes('flag-write-failed'));
+    // Logged once when it first failed, not on every failed retry.
+    expect(failed).toEqual([expect.stringMatching(/^10m flag-write-failed: flag write failed \(checkout-v2 → 100%, for entering full\): flag service answered 503; retried every 1m, and the rollout does not advance until it succeeds$/)]);
+    expect(run.log).toContainEqual(expect.stringMatching(/^15m flag-write-retried: flag write checkout-v2 → 100% went through on retry after 5 failures \(5m\)$/));
+  });
+
+  it('keep a rolled-back rollout retrying until traffic is off, and say it is urgent', async () => {
+    // Errors at 5m roll back; the flag service refuses the write to "off" until 9m.
+    const run = await drive((percent, at) => percent === 0 && at < 9 * MINUTE, (at) => (at >= 5 * MINUTE ? 0.2 : 0.001));
+    expect(run.state.outcome).toBe('rolled_back');
+    expect(run.written).toEqual([{ at: 0, percent: 10, enabled: true }, { at: 9 * MINUTE, percent: 0, enabled: false }]);
+    expect(run.log).toContainEqual(expect.stringMatching(/^5m flag-write-failed: .*traffic may still reach the canary$/));
+    expect(run.state.pendingFlagWrites).toBeUndefined();
+    expect(isSettled(run.state)).toBe(true);
+  });
+
+  it('are superseded by a later write of the same flag', async () => {
+    // The write to 100% never goes through; errors at 20m roll back, and the write to "off" replaces the pending one.
+    const run = await drive((percent) => percent === 100, (at) => (at >= 20 * MINUTE ? 0.2 : 0.001));
+    expect(run.state.outcome).toBe('rolled_back');
+    expect(run.written.at(-1)).toEqual({ at: 20 * MINUTE, percent: 0, enabled: false });
+    expect(run.state.pendingFlagWrites ?? []).toEqual([]);
+  });
+});
