@@ -30,16 +30,16 @@ const UI_PORT = 8233;
 const STATE_FILE = resolve('.temporal', 'dev-server', 'state.sqlite');
 
 interface StartOptions {
-  fault: string[];
-  exit: boolean;
+  fault?: string[];
+  exit?: boolean;
   autoApprove: boolean;
 }
 
 function parseArguments(argv: string[]): StartOptions {
   const program = new Command('npm start --')
     .description('Runs the canary demo: a Temporal dev server, a worker, the demo target under load and the demo plan.')
-    .option('--fault <settings>', 'canary fault: error-rate=0.05 and/or latency=400ms (repeatable, or a comma list)', (v: string, all: string[]) => [...all, v], [])
-    .option('--exit', 'stop everything when the rollout ends (default when CI is set)', false)
+    .option('--fault <settings>', 'canary fault: error-rate=0.05 and/or latency=400ms (repeatable, or a comma list)', (v: string, all: string[] | undefined) => [...(all ?? []), v])
+    .option('--exit', 'stop everything when the rollout ends (default when CI is set)')
     .option('--no-auto-approve', 'wait for a person to approve instead of approving as release-manager@demo')
     .exitOverride()
     .showHelpAfterError('(add --help for usage)');
@@ -54,7 +54,7 @@ async function main(): Promise<number> {
   } catch (err) {
     return err instanceof CommanderError && err.exitCode === 0 ? 0 : 2;
   }
-  const fault = parseFaults(options.fault);
+  const fault = parseFaults(options.fault ?? []);
   if (!fault.ok) {
     console.error(`npm start: ${fault.error}`);
     return 2;
