@@ -54,9 +54,15 @@ function formatParts(at: Millis, timeZone: string): { day: string; weekday: Week
   };
 }
 
+const clockCache = new Map<string, number>();
+
 function clockMinutes(hhmm: string): number {
-  const [h, m] = hhmm.split(':').map(Number);
-  return (h ?? 0) * 60 + (m ?? 0);
+  let minutes = clockCache.get(hhmm);
+  if (minutes === undefined) {
+    const [h, m] = hhmm.split(':').map(Number);
+    clockCache.set(hhmm, (minutes = (h ?? 0) * 60 + (m ?? 0)));
+  }
+  return minutes;
 }
 
 /**
@@ -106,6 +112,18 @@ export function nextWindowOpening(at: Millis, windows: readonly TimeWindowSpec[]
 
 /** The next instant at local time `hhmm` strictly after `at` (for daily tasks). */
 export function nextDailyAt(at: Millis, hhmm: string, timeZone: string): Millis {
+  // Every instant from the one last asked about up to the answer has the same answer: evaluation ticks ask often.
+  const key = `${hhmm}|${timeZone}`;
+  const last = dailyCache.get(key);
+  if (last && at >= last.from && at < last.next) return last.next;
+  const next = computeNextDailyAt(at, hhmm, timeZone);
+  dailyCache.set(key, { from: at, next });
+  return next;
+}
+
+const dailyCache = new Map<string, { from: Millis; next: Millis }>();
+
+function computeNextDailyAt(at: Millis, hhmm: string, timeZone: string): Millis {
   const target = clockMinutes(hhmm);
   const local = localParts(at, timeZone);
   let minutesAhead = target - local.minutes;

@@ -102,6 +102,18 @@ export function loadScenarioFile(file: string): Scenario {
 const offset = (text: string) => tryParseDuration(text) ?? 0;
 
 const spans = new WeakMap<object, [number, number]>();
+const constants = new Map<string, MetricReading>();
+
+/** A constant metric's reading, made once (readings are never changed by their readers). */
+function constantReading(value: number, query: string | undefined): MetricReading {
+  const key = `${value}|${query ?? ''}`;
+  let reading = constants.get(key);
+  if (!reading) {
+    if (constants.size > 10_000) constants.clear();
+    constants.set(key, (reading = { status: 'ok', value, query }));
+  }
+  return reading;
+}
 
 /** A segment's [from, to) in millis, parsed once. */
 function spanOf(seg: z.infer<typeof Segment>): [number, number] {
@@ -122,7 +134,7 @@ export function scenarioStart(scenario: Scenario): Millis {
 export function readingAt(scenario: Scenario, metric: string, offsetMs: Millis, query?: string): MetricReading {
   const spec = scenario.metrics[metric];
   if (spec === undefined) return { status: 'no-data', query };
-  if (typeof spec === 'number') return { status: 'ok', value: spec, query };
+  if (typeof spec === 'number') return constantReading(spec, query);
   const t = offsetMs;
   // The last segment that covers t wins, so later segments override earlier ones.
   let found: z.infer<typeof Segment> | undefined;

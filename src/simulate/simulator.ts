@@ -5,7 +5,7 @@
 import { feed, type Effects } from '../domain/driver';
 import { initialState, isSettled, resultOf } from '../domain/machine';
 import type { Plan } from '../plan/schema';
-import type { Outcome, RolloutEvent, RolloutResult, RolloutState } from '../domain/types';
+import type { MetricReading, Outcome, RolloutEvent, RolloutResult, RolloutState } from '../domain/types';
 import { findPlanTask } from '../plan/tasks';
 import { readingAt, scenarioEvents, scenarioStart, type Scenario } from './scenario';
 import { tryParseDuration } from '../domain/duration';
@@ -139,10 +139,14 @@ export function scenarioEffects(
     setConfig: async (c) => {
       config[c.key] = c.value;
     },
-    observe: async (c) => ({
-      metrics: Object.fromEntries(c.metrics.map((m) => [m, readingAt(scenario, m, state.now - state.startedAt, plan.metrics[m]?.query)])),
-      flags: Object.fromEntries(c.flags.map((f) => [f, scenario.flags[f]])),
-    }),
+    observe: async (c) => {
+      const metrics: Record<string, MetricReading> = {};
+      const offset = state.now - state.startedAt;
+      for (const m of c.metrics) metrics[m] = readingAt(scenario, m, offset, plan.metrics[m]?.query);
+      const flags: Record<string, string | number | boolean | undefined> = {};
+      for (const f of c.flags) flags[f] = scenario.flags[f];
+      return { metrics, flags };
+    },
     runTask: async (c) => scenarioTaskOutcome(scenario, c.task),
     runCheck: async (c) => scenarioCheckOutcome(scenario, c.check),
     notify: async (c) => {
