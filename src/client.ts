@@ -111,7 +111,12 @@ export async function startRollout(
       { key: canaryPhaseKey, value: 'before-start' },
       { key: canaryTrafficPercentKey, value: 0 },
     ],
-    memo: { planId: plan.id, planName: plan.name },
+    memo: {
+      planId: plan.id,
+      planName: plan.name,
+      owner: plan.owner,
+      phases: plan.phases.map((p) => ({ name: p.name, percent: p.percent, minDuration: p.minDuration })),
+    },
   });
 }
 

@@ -25,6 +25,7 @@ import { registerStatusCommand } from './commands/status';
 import { registerValidateCommand } from './commands/validate';
 import { registerWatchCommand } from './commands/watch';
 import { registerWorkerCommand } from './commands/worker';
+import { registerWorkflowInputCommand } from './commands/workflow-input';
 import { CliContext, ExitCode, type CliIo, type CliOptions } from './context';
 
 /** Builds the program with every command registered; output goes to `cli.io`, and errors throw instead of exiting. */
@@ -52,6 +53,7 @@ export function buildProgram(cli: CliContext): Command {
   registerAttestCommand(program, cli);
   registerConsumeTokenCommand(program, cli);
   registerSignCommand(program, cli);
+  registerWorkflowInputCommand(program, cli);
   registerOperateCommands(program, cli);
   registerReportCommand(program, cli);
   registerReplayCommand(program, cli);

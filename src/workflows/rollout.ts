@@ -125,7 +125,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const log = state.opsLog.slice(logStart);
     // Refused only after it was queued: a signature that did not verify (the validator cannot run activities).
     const refused = log.find((e) => e.action === 'refuse');
-    if (refused) throw ApplicationFailure.nonRetryable(refused.reason, 'MessageRefused');
+    // The ops log names the message ("approve by cfo x refused: …"); the caller knows which message it sent.
+    if (refused) throw ApplicationFailure.nonRetryable(refused.reason.replace(/^.*? refused: /, ''), 'MessageRefused');
     return { accepted: true, status: state.status, log };
   };
 

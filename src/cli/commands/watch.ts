@@ -1,0 +1,114 @@
+/**
+ * `canary watch <id> [--interval <duration>] [--json]`: follows a rollout live until it ends. Every poll reads the
+ * status query; only when something changed does it print — first the new ops-log entries (what was decided and
+ * why), then the progress frame (phase, percent, time left in the phase, gates against thresholds, what it waits
+ * for, the command that approves, any hold). Output is append-only plain text, without terminal control codes, so
+ * it reads the same in a terminal, a CI log and a README. The last line is the outcome.
+ *
+ * With --json, one JSON object per line: `{type: "progress", at, …status view, log: [new entries]}` per change and
+ * `{type: "outcome", rolloutId, outcome, finalPercent, phase, rollbackVerified, log}` at the end.
+ *
+ * Exit 0 when the rollout completed; 1 when it rolled back, was aborted or killed, or its workflow ended without a
+ * result; 1 also for an unknown rollout id; 2 for a bad --interval.
+ */
+import type { Command } from 'commander';
+import { tryParseDuration } from '../../domain/duration';
+import type { OpsLogEntry } from '../../domain/types';
+import { renderOpsLogLine } from '../../view/ops-log-line';
+import { renderProgress } from '../../view/progress';
+import type { RolloutStatusView } from '../../workflows/messages';
+import { type CliContext, ExitCode } from '../context';
+import { exitCodeFor, readRollout, renderEnded, withRollout } from '../rollout-options';
+
+interface WatchOptions {
+  interval: string;
+  json?: boolean;
+}
+
+/** How many earlier ops-log entries the first frame shows. */
+const FIRST_FRAME_ENTRIES = 5;
+
+/** Adds `watch` to the program. */
+export function registerWatchCommand(program: Command, cli: CliContext): void {
+  program
+    .command('watch')
+    .description('follow a rollout live until it ends: decisions as they happen, phase, gates, what it waits for')
+    .argument('<id>', 'rollout id (workflow id)')
+    .option('--interval <duration>', 'how often to poll the rollout (at least 100ms)', '1s')
+    .option('--json', 'print one JSON object per change, then the outcome')
+    .action(async (rolloutId: string, options: WatchOptions) => {
+      const intervalMs = tryParseDuration(options.interval);
+      if (intervalMs === undefined || intervalMs < 100) {
+        cli.err(`--interval: expected a duration of at least 100ms such as 1s or 500ms, got "${options.interval}"`);
+        cli.fail(ExitCode.Usage);
+        return;
+      }
+      await withRollout(cli, rolloutId, async (handle) => {
+        const log = new LogCursor();
+        let lastSignature: string | undefined;
+        for (;;) {
+          const snapshot = await readRollout(handle);
+          if (!snapshot.running) {
+            const entries = log.take(snapshot.result?.opsLog ?? []);
+            if (options.json) {
+              const r = snapshot.result;
+              cli.out(JSON.stringify({ type: 'outcome', rolloutId, executionStatus: snapshot.executionStatus, outcome: r?.outcome, finalPercent: r?.finalPercent, phase: r?.phase, rollbackVerified: r?.rollbackVerified, log: entries }));
+            } else {
+              if (lastSignature !== undefined) cli.out();
+              entries.forEach((entry) => cli.out(renderOpsLogLine(entry)));
+              if (entries.length > 0) cli.out();
+              renderEnded(rolloutId, snapshot).forEach((line) => cli.out(line));
+            }
+            cli.fail(exitCodeFor(snapshot));
+            return;
+          }
+          const view = snapshot.view;
+          const entries = log.take(view.opsLog);
+          const signature = progressSignature(view);
+          if (entries.length > 0 || signature !== lastSignature) {
+            if (options.json) {
+              const { opsLog: _all, ...rest } = view;
+              cli.out(JSON.stringify({ type: 'progress', at: cli.now(), ...rest, rolloutId, log: entries }));
+            } else {
+              if (lastSignature !== undefined) cli.out();
+              entries.forEach((entry) => cli.out(renderOpsLogLine(entry)));
+              if (signature !== lastSignature) renderProgress(view, { now: cli.now(), rolloutId }).forEach((line) => cli.out(line));
+            }
+            lastSignature = signature;
+          }
+          await cli.sleep(intervalMs);
+        }
+      });
+    });
+}
+
+/**
+ * What makes a new frame worth printing: status, phase, percent, gates, waits and hold — but not a countdown that
+ * only moved ("minimum duration 5m (3m left)"), which would print a frame on every evaluation.
+ */
+export function progressSignature(view: RolloutStatusView): string {
+  const waits = view.waitingFor.map((w) => w.replace(/ \([^()]* left[^()]*\)/g, ''));
+  return JSON.stringify([view.status, view.outcome, view.phase, view.percent, view.gates, waits, view.hold]);
+}
+
+/**
+ * Which ops-log entries have been printed. The status view carries the last 50 entries; the cursor remembers the
+ * last one printed and hands out only those after it. The first call hands out the last few, not the whole log.
+ */
+class LogCursor {
+  private last?: string;
+
+  take(entries: readonly OpsLogEntry[]): OpsLogEntry[] {
+    const keys = entries.map((e) => JSON.stringify(e));
+    if (this.last === undefined) {
+      const fresh = entries.slice(-FIRST_FRAME_ENTRIES);
+      if (fresh.length > 0) this.last = keys.at(-1);
+      return fresh;
+    }
+    const seen = keys.lastIndexOf(this.last);
+    // Not found: more entries came than the view carries; print what it has.
+    const fresh = entries.slice(seen + 1);
+    if (fresh.length > 0) this.last = keys.at(-1);
+    return fresh;
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * One frame of a rollout's live progress, as text lines: what `canary watch` and `npm start` print. Pure: the
+ * status view and the clock go in, lines come out, so the same frame reads the same in a terminal, a log and a README.
+ */
+import { formatDuration } from '../domain/duration';
+import type { RolloutStatusView } from '../workflows/messages';
+
+/** What {@link renderProgress} needs besides the view. */
+export interface ProgressOptions {
+  /** The time the frame describes (epoch ms): "time left" is counted from here. */
+  now: number;
+  /** The id to print and to put in commands; default: the view's own `rolloutId`. */
+  rolloutId?: string;
+}
+
+/** Width of the label column, so values line up. */
+const LABEL = 12;
+
+/**
+ * The lines of one progress frame:
+ * - the rollout id and its status (and the outcome once it has one);
+ * - the phase, its traffic percent, how long it has run and the time left in its minimum duration (from
+ *   `minimumEndsAt`; "met" once it has passed; nothing when the phase has no minimum);
+ * - each gate of the phase, met or not, with its detail (the current value against the threshold), or "not
+ *   evaluated yet" when there is no detail;
+ * - what the rollout waits for (`waitingFor`, one line each);
+ * - for each role an approval is pending from (from `waitingFor` and a hold's `decidedBy`), the exact command that
+ *   approves, and for each token waiting to be consumed the command that consumes it;
+ * - a hold with its reason, since when, who decides it and its deadline with the time left.
+ * Lines after the first are indented by two spaces. Recent ops-log entries are left to the caller, which knows which
+ * it has already printed. Before the first phase, the phase line says so and no gates are listed.
+ */
+export function renderProgress(view: RolloutStatusView, options: ProgressOptions): string[] {
+  const id = options.rolloutId ?? view.rolloutId;
+  const { now } = options;
+  const lines: string[] = [];
+  const row = (label: string, text: string) => lines.push(`  ${label.padEnd(LABEL)}${text}`);
+
+  lines.push(`${id} — ${view.status}${view.outcome && view.outcome !== view.status ? ` (outcome: ${view.outcome})` : ''}`);
+  row('phase', phaseText(view, now));
+  for (const gate of view.gates) {
+    row('gate', `${gate.name}: ${gate.satisfied ? 'met' : 'not met'} — ${gate.detail ?? 'not evaluated yet'}`);
+  }
+  for (const reason of view.waitingFor) row('waiting for', reason);
+  for (const role of pendingApprovalRoles(view)) row('to approve', `canary approve ${shellWord(id)} --role ${shellWord(role)}`);
+  for (const { token, role } of pendingTokens(view)) {
+    row('to consume', `canary consume-token ${shellWord(id)} ${shellWord(token)} --role ${shellWord(role)}`);
+  }
+  if (view.hold) {
+    const h = view.hold;
+    const parts = [h.reason, `since ${clock(h.since)}`];
+    if (h.decidedBy?.length) parts.push(`decided by ${h.decidedBy.join(' or ')}`);
+    if (h.deadline !== undefined) parts.push(`deadline ${clock(h.deadline)} (${timeLeft(h.deadline - now)})`);
+    row('hold', parts.join('; '));
+  }
+  return lines;
+}
+
+/**
+ * The roles an approval is pending from: those named by "approval by <role> (n of m) …" in `waitingFor`, then the
+ * roles that decide a hold. Each role once, in that order. A rejected approval ("approval by cfo: rejected by …") is
+ * not pending: it needs a new decision, not the command.
+ */
+export function pendingApprovalRoles(view: Pick<RolloutStatusView, 'waitingFor' | 'hold'>): string[] {
+  const roles = new Set<string>();
+  for (const reason of view.waitingFor) {
+    const match = /^approval by (\S+) \(\d+ of \d+\)/.exec(reason);
+    if (match?.[1]) roles.add(match[1]);
+  }
+  for (const role of view.hold?.decidedBy ?? []) roles.add(role);
+  return [...roles];
+}
+
+/** Tokens `waitingFor` says are waiting to be consumed ("token HITL-1 to be consumed by ceo …"), with their role. */
+function pendingTokens(view: Pick<RolloutStatusView, 'waitingFor'>): Array<{ token: string; role: string }> {
+  return view.waitingFor.flatMap((reason) => {
+    const match = /^token (\S+) to be consumed by (\S+)/.exec(reason);
+    return match?.[1] && match[2] ? [{ token: match[1], role: match[2] }] : [];
+  });
+}
+
+function phaseText(view: RolloutStatusView, now: number): string {
+  if (view.phaseIndex < 0) return `not started (${view.phase}), traffic ${view.percent}%`;
+  const parts = [`${view.phase} (phase ${view.phaseIndex + 1}) at ${view.percent}%`, `for ${span(now - view.phaseEnteredAt)}`];
+  if (view.minimumEndsAt !== undefined) {
+    parts.push(view.minimumEndsAt > now ? `minimum duration: ${left(view.minimumEndsAt - now)} left` : 'minimum duration met');
+  }
+  return parts.join(', ');
+}
+
+/** Elapsed time in whole seconds, the way plans write durations ("1m30s"); under a second reads "0s". */
+function span(ms: number): string {
+  return formatDuration(Math.max(0, Math.floor(ms / 1000)) * 1000);
+}
+
+/** Time still to go, rounded up to whole seconds: 300 ms left reads "1s", never "0s left". */
+function left(ms: number): string {
+  return formatDuration(Math.max(0, Math.ceil(ms / 1000)) * 1000);
+}
+
+function timeLeft(ms: number): string {
+  return ms > 0 ? `${left(ms)} left` : `passed ${span(-ms)} ago`;
+}
+
+/** UTC time of day with the date, without milliseconds: 2026-01-14T08:00:00Z. */
+function clock(at: number): string {
+  return new Date(at).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** `text` as one shell word: unchanged when it has no special characters, single-quoted otherwise. */
+export function shellWord(text: string): string {
+  return /^[\w.:@/+=,-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
