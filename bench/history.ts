@@ -131,7 +131,6 @@ async function measure(setup: Setup, localActivities: boolean, code: string, exe
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: { code },
-    flagFile: join(root, 'skeleton-flags.json'),
     rolloutDeps: createRolloutDeps({ scenario: setup.scenario, flagFileRoot: root, configFile: join(root, 'config.json'), approverKeys: keys.approverKeys }),
   });
   const running = worker.run();

@@ -5,14 +5,6 @@
 import { Client, Connection, WorkflowUpdateFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import {
-  abortSignal,
-  approveStepSignal,
-  skeletonStatusQuery,
-  type SkeletonRolloutInput,
-  type SkeletonRolloutResult,
-  type SkeletonStatus,
-} from './workflows/skeleton-rollout';
 import { canaryPhaseKey, canaryPlanIdKey, canaryStatusKey, canaryTrafficPercentKey } from './workflows/search-attributes';
 import { DEFAULT_TASK_QUEUE } from './worker';
 import type { Plan } from './plan/schema';
@@ -55,41 +47,6 @@ export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promi
 /** The workflow id of a rollout of `flagKey` in `environment`: one rollout per flag and environment at a time. */
 export function rolloutWorkflowId(flagKey: string, environment: string): string {
   return `rollout:${flagKey}:${environment}`;
-}
-
-/** Starts the walking-skeleton rollout. */
-export async function startSkeletonRollout(
-  client: Client,
-  input: SkeletonRolloutInput,
-  options: { workflowId?: string; taskQueue?: string; environment?: string } = {},
-): Promise<WorkflowHandle> {
-  return client.workflow.start('skeletonRollout', {
-    taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
-    workflowId: options.workflowId ?? rolloutWorkflowId(input.flagKey, options.environment ?? 'demo'),
-    args: [input],
-    typedSearchAttributes: [
-      { key: canaryPlanIdKey, value: input.planId },
-      { key: canaryStatusKey, value: 'starting' },
-      { key: canaryPhaseKey, value: 'none' },
-      { key: canaryTrafficPercentKey, value: 0 },
-    ],
-  });
-}
-
-export async function approveStep(handle: WorkflowHandle, step: string, by: string): Promise<void> {
-  await handle.signal(approveStepSignal, { step, by });
-}
-
-export async function abortRollout(handle: WorkflowHandle, reason: string, by: string): Promise<void> {
-  await handle.signal(abortSignal, { reason, by });
-}
-
-export async function skeletonStatus(handle: WorkflowHandle): Promise<SkeletonStatus> {
-  return handle.query(skeletonStatusQuery);
-}
-
-export async function skeletonResult(handle: WorkflowHandle): Promise<SkeletonRolloutResult> {
-  return (await handle.result()) as SkeletonRolloutResult;
 }
 
 /**

@@ -5,10 +5,8 @@
 import { resolve } from 'node:path';
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { Context, log } from '@temporalio/activity';
-import { createActivities, type ActivityDeps } from './activities';
 import { createRolloutActivities, type RolloutActivityDeps } from './activities/rollout-activities';
 import { FileConfigStore } from './providers/config/file-config-store';
-import { FlagdFileStore } from './providers/flags/flagd-file-store';
 import { ScenarioMetricSource } from './providers/metrics/scenario-source';
 import type { ApproverKeys } from './providers/identity/approval-signature';
 import { createFlagStore } from './providers/flags/create-flag-store';
@@ -20,27 +18,16 @@ import { scenarioCheckOutcome, scenarioTaskOutcome } from './simulate/simulator'
 /** The task queue rollouts run on unless configured otherwise. */
 export const DEFAULT_TASK_QUEUE = 'canary-rollouts';
 
-/** Where the embedded flagd flag file lives unless configured otherwise. */
-export const DEFAULT_FLAG_FILE = resolve('.canary', 'flags.json');
-
 export interface CreateWorkerOptions {
   connection: NativeConnection;
   namespace?: string;
   taskQueue?: string;
-  /** Providers; defaults to the flagd file store at `flagFile`. */
-  deps?: ActivityDeps;
-  flagFile?: string;
   /** Providers of the plan-driven rollout; defaults from {@link createRolloutDeps}. */
   rolloutDeps?: RolloutActivityDeps;
   /** A prebuilt bundle (tests bundle once per run); otherwise the worker bundles src/workflows. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   /** Any other worker settings (tests on the time-skipping server turn the sticky workflow cache off). */
   workerOptions?: Partial<Omit<WorkerOptions, 'connection' | 'namespace' | 'taskQueue' | 'activities' | 'workflowBundle' | 'workflowsPath'>>;
-}
-
-/** Builds the default providers from options. */
-export function createDefaultDeps(options: { flagFile?: string } = {}): ActivityDeps {
-  return { flags: new FlagdFileStore(options.flagFile ?? DEFAULT_FLAG_FILE) };
 }
 
 /** Where the embedded configuration store lives unless configured otherwise. */
@@ -95,13 +82,12 @@ export function createRolloutDeps(
 
 /** Creates a worker for rollout workflows and their activities. */
 export async function createWorker(options: CreateWorkerOptions): Promise<Worker> {
-  const deps = options.deps ?? createDefaultDeps({ flagFile: options.flagFile });
   return Worker.create({
     ...options.workerOptions,
     connection: options.connection,
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
-    activities: { ...createActivities(deps), ...createRolloutActivities(options.rolloutDeps ?? createRolloutDeps()) },
+    activities: createRolloutActivities(options.rolloutDeps ?? createRolloutDeps()),
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
       : { workflowsPath: require.resolve('./workflows') }),

@@ -2,5 +2,4 @@
  * Workflow entry points, bundled by the worker. Workflow code imports domain, plan types, @temporalio/workflow and
  * activities as types only (enforced by eslint).
  */
-export { skeletonRollout } from './skeleton-rollout';
 export { rolloutWorkflow } from './rollout';
