@@ -55,6 +55,13 @@ export interface ObserveInput {
   rolloutStartedAt: Millis;
 }
 
+export interface CheckProvidersInput {
+  /** The metric sources the plan's metrics read. */
+  metrics: Array<{ name: string; source: MetricSourceConfig }>;
+  /** The flag provider and the flags the rollout writes. */
+  flags: { name: string; provider: FlagProviderConfig; keys: string[] };
+}
+
 export interface SetFlagsInput {
   providerName: string;
   provider: FlagProviderConfig;
@@ -108,6 +115,35 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
         }),
       );
       return readings;
+    },
+
+    /**
+     * Asks every metric source whether it is online and reads each flag the rollout writes; returns what does not
+     * answer, in words. Never throws: an offline provider is an answer, not a failure of the check.
+     */
+    async checkProviders(input: CheckProvidersInput): Promise<{ offline: string[] }> {
+      const offline: string[] = [];
+      await Promise.all(
+        input.metrics.map(async ({ name, source: config }) => {
+          const source = deps.metricSource(name, config);
+          if (!source) {
+            offline.push(`metrics source ${name} (${config.type}): not available on this worker`);
+            return;
+          }
+          const online = await source.isOnline().catch((err: unknown) => new Error(String((err as Error).message ?? err)));
+          if (online !== true) offline.push(`metrics source ${name} (${config.type}): ${online instanceof Error ? online.message : 'offline'}`);
+        }),
+      );
+      const store = deps.flagStore(input.flags.name, input.flags.provider);
+      for (const key of input.flags.keys) {
+        try {
+          await store.read(key);
+        } catch (err) {
+          offline.push(`flag provider ${input.flags.name} (${input.flags.provider.type}): reading ${key} failed: ${(err as Error).message}`);
+          break;
+        }
+      }
+      return { offline: offline.sort() };
     },
 
     /** Sets every flag to the percentage (or off), verified by read-back in the store. */

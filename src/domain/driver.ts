@@ -16,6 +16,8 @@ export interface Effects {
   setFlags(command: Command<'set-flags'>): Promise<void | { ok: false; detail: string }>;
   setConfig(command: Command<'set-config'>): Promise<void>;
   observe(command: Command<'observe'>): Promise<{ metrics: Record<string, MetricReading>; flags?: Record<string, string | number | boolean | undefined> }>;
+  /** Which of the plan's providers do not answer, in words ("metrics source prometheus: connection refused"). */
+  checkProviders(command: Command<'check-providers'>): Promise<{ offline: string[] }>;
   runTask(command: Command<'run-task'>): Promise<{ ok: boolean; detail?: string }>;
   runCheck(command: Command<'run-check'>): Promise<{ ok: boolean; detail?: string }>;
   notify(command: Command<'notify'>): Promise<void>;
@@ -48,6 +50,11 @@ export async function feed(plan: Plan, state: RolloutState, event: RolloutEvent,
         case 'observe': {
           const observed = await effects.observe(command);
           queue.push({ type: 'observation', at, metrics: observed.metrics, flags: observed.flags });
+          break;
+        }
+        case 'check-providers': {
+          const checked = await effects.checkProviders(command);
+          queue.push({ type: 'providers-checked', at, offline: checked.offline });
           break;
         }
         case 'run-task': {

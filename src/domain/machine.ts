@@ -279,6 +279,9 @@ class Run {
       case 'flag-write-retried':
         this.flagWriteRetried(event);
         break;
+      case 'providers-checked':
+        this.providersChecked(event.offline);
+        break;
     }
 
     if (event.type !== 'observation' && event.type !== 'tick') this.evaluateEventTriggers();
@@ -403,10 +406,25 @@ class Run {
     s.status = 'waiting';
     this.log('start', `rollout of ${plan.target.flags.join(', ')} in ${plan.target.environment} started: ${plan.phases.length} phases, ${plan.phases.map((p) => `${p.percent}%`).join(' → ')}`);
     this.notify('started', `Rollout ${plan.name} started`);
+    // Every provider the plan uses must answer before any traffic moves.
+    this.commands.push({ type: 'check-providers' });
     // Establish baselines before any traffic moves.
     const metrics = this.metricsFor(this.allConditions());
     if (metrics.length > 0) this.emitObserve(metrics);
     this.runChecks(plan.preconditions);
+  }
+
+  /** Before the first phase: offline providers keep the rollout at 0% (checked again every interval) and are named. */
+  private providersChecked(offline: string[]): void {
+    const s = this.s;
+    const before = s.providersOffline;
+    s.providersOffline = offline;
+    if (s.phaseIndex >= 0) return;
+    if (offline.length > 0 && before?.join('\n') !== offline.join('\n')) {
+      this.log('wait', `not starting: ${offline.join('; ')} — checked again every ${this.plan.analysis.interval}; traffic stays at 0%`);
+    } else if (offline.length === 0 && before?.length) {
+      this.log('wait', `providers answer again (${before.length} were offline); the rollout may start`);
+    }
   }
 
   /**
@@ -449,6 +467,7 @@ class Run {
   private tick(): void {
     const s = this.s;
     this.retryFlagWrites();
+    if (s.phaseIndex < 0 && s.providersOffline?.length !== 0) this.commands.push({ type: 'check-providers' });
     if (s.nextObservationAt !== undefined && s.now >= s.nextObservationAt) {
       const position = `${s.phaseIndex}|${s.stage}|${s.status === 'rolling-back'}`;
       let metrics = this.derived.metrics.get(position);
@@ -928,7 +947,11 @@ class Run {
     const phase = plan.phases[index];
     if (!phase) return [];
     const unmet: string[] = [];
-    if (index === 0 || s.phaseIndex < 0) unmet.push(...this.unmetChecks(plan.preconditions).map((u) => `precondition ${u}`));
+    if (index === 0 || s.phaseIndex < 0) {
+      if (s.providersOffline === undefined) unmet.push('the plan\'s providers to answer (checking)');
+      else if (s.providersOffline.length > 0) unmet.push(`providers to answer: ${s.providersOffline.join('; ')}`);
+      unmet.push(...this.unmetChecks(plan.preconditions).map((u) => `precondition ${u}`));
+    }
     for (const token of plan.tokens) {
       const before = token.before ?? plan.phases[0]?.name;
       const beforeIndex = plan.phases.findIndex((p) => p.name === before);
@@ -1458,6 +1481,8 @@ class Run {
     }
     add(s.hold?.deadline);
     add(s.rollback?.verifyUntil);
+    // Offline providers are asked again every interval until they answer.
+    if (s.phaseIndex < 0 && s.providersOffline?.length) add(s.now + (ms(plan.analysis.interval) ?? 30_000));
     if (s.stage === 'stabilization') {
       add((s.stageStartedAt ?? s.now) + (ms(plan.afterFull?.stabilization?.duration) ?? 0));
       for (const t of plan.afterFull?.stabilization?.tasks ?? []) if (t.on === 'daily' && t.at) add(nextDailyAt(s.now, t.at, 'UTC'));

@@ -69,6 +69,8 @@ export type RolloutEvent =
   | { type: 'check-result'; at: Millis; check: string; ok: boolean; detail?: string }
   /** A flag write the provider refused or could not take after its retries (FlagWriteFailed). */
   | { type: 'flag-write-failed'; at: Millis; flags: string[]; percent: number; enabled: boolean; reason: string; detail: string }
+  /** The result of checking that every provider the plan uses answers (before the first phase). */
+  | { type: 'providers-checked'; at: Millis; offline: string[] }
   /** A retried flag write that went through. */
   | { type: 'flag-write-retried'; at: Millis; flags: string[]; percent: number; enabled: boolean };
 
@@ -103,6 +105,8 @@ export type RolloutCommand =
   | { type: 'set-flags'; flags: string[]; percent: number; enabled: boolean; reason: string; retry?: boolean }
   | { type: 'set-config'; key: string; value: string | number | boolean; provider?: string; reason: string }
   | { type: 'observe'; metrics: string[]; flags: string[] }
+  /** Ask every metric source and the flag provider the plan uses whether it answers. */
+  | { type: 'check-providers' }
   | { type: 'run-task'; task: string; scope: string }
   | { type: 'run-check'; check: string; scope: string }
   | { type: 'notify'; event: NotificationEvent; channels: string[]; message: string }
@@ -244,6 +248,8 @@ export interface RolloutState {
    * move forward: the traffic the flags carry is not what the state says.
    */
   pendingFlagWrites?: Array<{ flags: string[]; percent: number; enabled: boolean; reason: string; since: Millis; failures: number; retrying?: boolean }>;
+  /** Whether the plan's providers answered at the last check before the first phase (undefined: not checked yet). */
+  providersOffline?: string[];
   /** Cohort flags (`controls.cohortFlag`) switched so far → their percent (0: off). */
   cohortFlags?: Record<string, number>;
   /** Where the rollout is in its lifecycle after the last phase. */

@@ -147,6 +147,8 @@ export function scenarioEffects(
       for (const f of c.flags) flags[f] = scenario.flags[f];
       return { metrics, flags };
     },
+    // A scenario's world has every provider online.
+    checkProviders: async () => ({ offline: [] }),
     runTask: async (c) => scenarioTaskOutcome(scenario, c.task),
     runCheck: async (c) => scenarioCheckOutcome(scenario, c.check),
     notify: async (c) => {

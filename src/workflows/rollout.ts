@@ -60,7 +60,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   const inbox: RolloutEvent[] = [];
   // Well under the server's 4,096-event suggestion: a loop step (a batch of checks) may add a few dozen after the check.
   const maxEvents = input.maxHistoryEvents ?? 3_800;
-  const { observeMetrics, verifySignature } = input.localActivities === false ? remote : local;
+  const { observeMetrics, verifySignature, checkProviders } = input.localActivities === false ? remote : local;
 
   const effects: Effects = {
     setFlags: async (c) => {
@@ -86,6 +86,13 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
         rolloutStartedAt: state.startedAt,
       }),
     }),
+    checkProviders: () => {
+      const used = [...new Set(Object.values(plan.metrics).map((def) => def.source))];
+      return checkProviders({
+        metrics: used.flatMap((name) => (plan.providers.metrics[name] ? [{ name, source: plan.providers.metrics[name] }] : [])),
+        flags: { name: plan.target.provider, provider: plan.providers.flags[plan.target.provider] as Plan['providers']['flags'][string], keys: plan.target.flags },
+      });
+    },
     runTask: (c) => {
       const task = findPlanTask(plan, c.scope, c.task);
       return task ? runTask({ task, scope: c.scope }) : Promise.resolve({ ok: false, detail: `task ${c.task} not in plan` });

@@ -1,8 +1,7 @@
-import { feed, type Effects } from '../../src/domain/driver';
-import { initialState, isSettled } from '../../src/domain/machine';
-import type { RolloutState } from '../../src/domain/types';
+import { isSettled } from '../../src/domain/machine';
 import { parsePlanText } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/schema';
+import { driveVirtually, MINUTE } from '../helpers/virtual-driver';
 
 const PLAN = `
 apiVersion: canary/v1
@@ -30,32 +29,12 @@ function plan(): Plan {
   return loaded.plan;
 }
 
-const MINUTE = 60_000;
-
-/**
- * Runs the plan on a virtual clock with a flag provider that refuses writes while `failing(percent, at)` says so;
- * returns the final state and every write that went through.
- */
 async function drive(failing: (percent: number, at: number) => boolean, errorRate: (at: number) => number, horizon = 3 * 60 * MINUTE) {
-  const p = plan();
-  const state: RolloutState = initialState(0);
-  const written: Array<{ at: number; percent: number; enabled: boolean }> = [];
-  const effects: Effects = {
-    setFlags: async (c) => {
-      if (failing(c.percent, state.now)) return { ok: false, detail: 'flag service answered 503' };
-      written.push({ at: state.now, percent: c.percent, enabled: c.enabled });
-    },
-    setConfig: async () => undefined,
-    observe: async (c) => ({ metrics: Object.fromEntries(c.metrics.map((m) => [m, { status: 'ok' as const, value: errorRate(state.now) }])) }),
-    runTask: async () => ({ ok: true }),
-    runCheck: async () => ({ ok: true }),
-    notify: async () => undefined,
-  };
-  await feed(p, state, { type: 'start', at: 0 }, effects);
-  while (!isSettled(state) && state.wakeAt !== undefined && state.wakeAt <= horizon) {
-    await feed(p, state, { type: 'tick', at: state.wakeAt }, effects);
-  }
-  return { state, written, log: state.opsLog.map((e) => `${e.at / MINUTE}m ${e.action}: ${e.reason}`) };
+  return driveVirtually(plan(), {
+    horizon,
+    setFlags: (c, at) => (failing(c.percent, at) ? { ok: false, detail: 'flag service answered 503' } : undefined),
+    metric: (_name, at) => errorRate(at),
+  });
 }
 
 describe('flag writes that fail', () => {

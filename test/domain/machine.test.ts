@@ -134,6 +134,7 @@ tokens:
 ${TWO_PHASES}`);
     const state = initialState(0);
     apply(p, state, { type: 'start', at: 0 });
+    apply(p, state, { type: 'providers-checked', at: 0, offline: [] });
     apply(p, state, { type: 'report-value', at: 1, id: 'r1', name: 'SHADOW_PASS_24H', value: 1, by: 'ops' });
     apply(p, state, { type: 'report-value', at: 2, id: 'r2', name: 'EVIDENCE_BUNDLE', value: 0, by: 'ops' });
     expect(state.status).toBe('waiting');
@@ -214,6 +215,7 @@ phases:
 `);
     const state = initialState(0);
     apply(p, state, { type: 'start', at: 0 });
+    apply(p, state, { type: 'providers-checked', at: 0, offline: [] });
     const event = { type: 'operator', at: 10, id: 'f1', command: 'force-promote', by: 'sre@example.com', role: 'sre' } as const;
     expect(refusal(p, state, event)).toBe('promote --force needs a reason');
     apply(p, state, { ...event, id: 'f2', reason: 'hotfix for outage' });
