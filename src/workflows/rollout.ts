@@ -9,6 +9,7 @@ import {
   continueAsNew,
   log,
   currentUpdateInfo,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -87,6 +88,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       }),
     }),
     checkProviders: () => {
+      // Rollouts started before this check existed replay without it: their providers were never asked.
+      if (!patched('check-providers')) return Promise.resolve({ offline: [] });
       const used = [...new Set(Object.values(plan.metrics).map((def) => def.source))];
       return checkProviders({
         metrics: used.flatMap((name) => (plan.providers.metrics[name] ? [{ name, source: plan.providers.metrics[name] }] : [])),
