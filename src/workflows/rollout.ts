@@ -127,12 +127,17 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     if ((event.type === 'approval' || event.type === 'consume-token') && !refusal(plan, state, { ...event, verified: true })) return;
     throw new Error(why);
   };
-  const processed = new Set<string>();
+  /** Update id → the ops-log lines its event caused, until the update handler has read them. */
+  const processed = new Map<string, OpsLogEntry[]>();
+  const updateIds = new Set<string>();
   const enqueueAndWait = async (event: MessageEvent): Promise<m.MessageOutcome> => {
-    const logStart = state.opsLog.length;
+    updateIds.add(event.id);
     inbox.push(event);
-    await condition(() => processed.has(event.id) || isFinished(state));
-    const log = state.opsLog.slice(logStart);
+    await condition(() => processed.has(event.id));
+    updateIds.delete(event.id);
+    // Only what this message caused: a signal processed in the same loop step has its own lines.
+    const log = processed.get(event.id) ?? [];
+    processed.delete(event.id);
     // Refused only after it was queued: a signature that did not verify (the validator cannot run activities).
     const refused = log.find((e) => e.action === 'refuse');
     // The ops log names the message ("approve by cfo x refused: …"); the caller knows which message it sent.
@@ -229,8 +234,10 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     if (inbox.length > 0) {
       while (inbox.length > 0) {
         const event = await verify(inbox.shift() as RolloutEvent);
+        const logStart = state.opsLog.length;
         await feed(plan, state, event, effects);
-        if ('id' in event) processed.add(event.id);
+        // Kept for the update waiting on it (signals have nobody waiting: their ids are never read back).
+        if ('id' in event && updateIds.has(event.id)) processed.set(event.id, state.opsLog.slice(logStart));
       }
     } else {
       await feed(plan, state, { type: 'tick', at: timerEventTime(state.wakeAt, Date.now()) }, effects);
@@ -242,6 +249,13 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       await condition(allHandlersFinished);
       if (inbox.length === 0) await continueAsNew<typeof rolloutWorkflow>({ ...input, state });
     }
+  }
+  // Messages that arrived as the rollout finished are refused in the ops log, and their updates answered.
+  while (inbox.length > 0) {
+    const event = inbox.shift() as RolloutEvent;
+    const logStart = state.opsLog.length;
+    await feed(plan, state, event, effects);
+    if ('id' in event && updateIds.has(event.id)) processed.set(event.id, state.opsLog.slice(logStart));
   }
   await condition(allHandlersFinished);
   return resultOf(plan, state);
