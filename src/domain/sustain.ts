@@ -7,7 +7,7 @@
  */
 import type { ConditionDef } from '../plan/schema';
 import type { ConditionResult } from './conditions';
-import { tryParseDuration } from './duration';
+import { formatDuration, tryParseDuration } from './duration';
 import type { ConditionTrack, Millis } from './types';
 
 export type Polarity = 'gate' | 'trigger';
@@ -83,4 +83,20 @@ function foldWindow(
   if (current === 'fail' || sample === 'fail') return 'fail';
   if (current === 'inconclusive' || sample === 'inconclusive') return 'inconclusive';
   return 'pass';
+}
+
+/**
+ * How far an unmet "for" or consecutive-windows rule has got, in words, for status views: "true for 2s of the 6s it
+ * needs", "1 of 3 consecutive 5m windows passed". Undefined when the condition has no sustain rule or is met.
+ */
+export function sustainProgress(track: ConditionTrack | undefined, cond: ConditionDef, now: Millis): string | undefined {
+  if (!track || track.satisfied) return undefined;
+  const { forMs, windowMs, windows } = sustainOf(cond);
+  if (windows !== undefined && windowMs !== undefined) {
+    return `${track.windowsPassed} of ${windows} consecutive ${formatDuration(windowMs)} windows passed`;
+  }
+  if (forMs !== undefined && track.trueSince !== undefined) {
+    return `true for ${formatDuration(Math.max(0, Math.floor((now - track.trueSince) / 1000) * 1000)) || '0s'} of the ${formatDuration(forMs)} it needs`;
+  }
+  return undefined;
 }

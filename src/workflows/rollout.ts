@@ -21,9 +21,10 @@ import { ActivityFailure, ApplicationFailure, type UpdateDefinition } from '@tem
 import type { RolloutActivities } from '../activities/rollout-activities';
 import { checkKey } from '../domain/conditions';
 import { feed, timerEventTime, type Effects } from '../domain/driver';
-import { gatesOf, initialState, isFinished, isSettled, refusal, resultOf } from '../domain/machine';
+import { gatesOf, initialState, isSettled, refusal, resultOf } from '../domain/machine';
 import type { MessageEvent, OpsLogEntry, RolloutEvent, RolloutResult, RolloutState } from '../domain/types';
 import { tryParseDuration } from '../domain/duration';
+import { sustainProgress } from '../domain/sustain';
 import type { Plan } from '../plan/schema';
 import { findPlanTask } from '../plan/tasks';
 import * as m from './messages';
@@ -288,7 +289,11 @@ function statusView(plan: Plan, state: RolloutState, rolloutId: string): m.Rollo
     waitingFor: state.waitingFor,
     hold: state.hold && { reason: state.hold.reason, since: state.hold.since, deadline: state.hold.deadline, decidedBy: state.hold.decidedBy },
     gates: phase
-      ? gatesOf(plan, phase).map(({ key, check }) => ({ name: check.name, satisfied: state.tracks[key]?.satisfied ?? false, detail: state.tracks[key]?.detail }))
+      ? gatesOf(plan, phase).map(({ key, check }) => {
+          const track = state.tracks[key];
+          const progress = sustainProgress(track, check.when, state.now);
+          return { name: check.name, satisfied: track?.satisfied ?? false, detail: track?.detail && progress ? `${track.detail}; ${progress}` : track?.detail };
+        })
       : [],
     opsLog: state.opsLog.slice(-50) as OpsLogEntry[],
   };

@@ -1,0 +1,28 @@
+import { newTrack, sustainProgress, updateTrack } from '../../src/domain/sustain';
+import type { ConditionDef } from '../../src/plan/schema';
+
+const forSix = { kind: 'threshold', metric: 'error_rate', op: '<', value: 0.01, for: '6s' } as ConditionDef;
+const threeWindows = { kind: 'threshold', metric: 'p95', op: '<=', value: 500, window: '5m', consecutiveWindows: 3 } as ConditionDef;
+
+describe('how far an unmet sustain rule has got', () => {
+  it('says how long a "for" condition has been true of the time it needs', () => {
+    const track = newTrack();
+    updateTrack(track, forSix, 'true', 'error_rate = 0', 1_000, 'gate');
+    updateTrack(track, forSix, 'true', 'error_rate = 0', 3_500, 'gate');
+    expect(sustainProgress(track, forSix, 3_500)).toBe('true for 2s of the 6s it needs');
+  });
+
+  it('counts consecutive windows passed', () => {
+    const track = newTrack();
+    for (let at = 0; at <= 300_000; at += 30_000) updateTrack(track, threeWindows, 'true', 'p95 = 300', at, 'gate');
+    expect(sustainProgress(track, threeWindows, 300_000)).toBe('1 of 3 consecutive 5m windows passed');
+  });
+
+  it('says nothing once the rule is met, or for a condition without one', () => {
+    const track = newTrack();
+    updateTrack(track, forSix, 'true', 'ok', 0, 'gate');
+    updateTrack(track, forSix, 'true', 'ok', 6_000, 'gate');
+    expect(sustainProgress(track, forSix, 6_000)).toBeUndefined();
+    expect(sustainProgress(newTrack(), { kind: 'threshold', metric: 'x', op: '<', value: 1 } as ConditionDef, 0)).toBeUndefined();
+  });
+});
