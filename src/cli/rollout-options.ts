@@ -109,7 +109,15 @@ export type RolloutSnapshot =
 export async function readRollout(handle: WorkflowHandle): Promise<RolloutSnapshot> {
   const description = await handle.describe();
   const executionStatus = description.status.name;
-  if (executionStatus === 'RUNNING') return { running: true, view: await rolloutStatus(handle) };
+  if (executionStatus === 'RUNNING') {
+    try {
+      return { running: true, view: await rolloutStatus(handle) };
+    } catch (err) {
+      // It may have ended between the two calls (and its worker gone): read it again as ended.
+      if ((await handle.describe()).status.name === 'RUNNING') throw err;
+      return readRollout(handle);
+    }
+  }
   if (executionStatus !== 'COMPLETED') return { running: false, executionStatus };
   return { running: false, executionStatus, result: await rolloutResult(handle) };
 }

@@ -12,7 +12,7 @@ import type { OpsLogEntry } from '../domain/types';
 export function renderOpsLogLine(entry: OpsLogEntry, options: { since?: number } = {}): string {
   const when = options.since === undefined ? new Date(entry.at).toISOString().slice(11, 19) + 'Z' : offset(entry.at - options.since);
   const metrics = entry.metrics && Object.keys(entry.metrics).length > 0
-    ? ` [${Object.entries(entry.metrics).map(([name, value]) => `${name}=${value}`).join(', ')}]`
+    ? ` [${Object.entries(entry.metrics).map(([name, value]) => `${name}=${typeof value === 'number' && !Number.isInteger(value) ? +value.toPrecision(4) : value}`).join(', ')}]`
     : '';
   return `${when} ${entry.phase} ${entry.percent}%  ${entry.action}  ${entry.reason}${entry.actor ? ` — by ${entry.actor}` : ''}${metrics}`;
 }
