@@ -5,7 +5,7 @@
  */
 import type { ConditionDef, Plan } from '../plan/schema';
 import { formatDuration, tryParseDuration } from './duration';
-import { meanAndStdDev } from './statistics';
+import { meanAndStdDevSince } from './statistics';
 import type { MetricReading, Millis, RolloutState } from './types';
 
 export type ConditionResult = 'true' | 'false' | 'inconclusive' | 'error';
@@ -74,6 +74,18 @@ export function compare(value: number, op: '<' | '<=' | '>' | '>=' | '==' | '!='
   }
 }
 
+const thresholdDetails = new WeakMap<ConditionDef, { value: number; detail: string }>();
+
+const baselineKeys = new Map<string, Map<string, string>>();
+/** `<capture>:<metric>`, the key of a captured baseline (built once: it is looked up on every evaluation). */
+function baselineKey(capture: string, metric: string): string {
+  let byMetric = baselineKeys.get(capture);
+  if (!byMetric) baselineKeys.set(capture, (byMetric = new Map()));
+  let key = byMetric.get(metric);
+  if (key === undefined) byMetric.set(metric, (key = `${capture}:${metric}`));
+  return key;
+}
+
 const unitsByPlan = new WeakMap<Plan, Map<string, string>>();
 
 function unitOf(plan: Plan, metric: string): string {
@@ -127,11 +139,14 @@ export function evaluateCondition(cond: ConditionDef, ctx: EvalContext): Verdict
       const r = reading(ctx, cond.metric);
       if (isVerdict(r)) return r;
       const ok = compare(r.value, cond.op, cond.value);
-      return {
-        result: ok ? 'true' : 'false',
-        value: r.value,
-        detail: `${cond.metric} = ${fmt(r.value)}${unitOf(plan, cond.metric)} (condition ${cond.op} ${fmt(cond.value)})`,
-      };
+      // Metrics often hold still: the words for the last value read are kept per condition.
+      const last = thresholdDetails.get(cond);
+      let detail = last?.value === r.value ? last.detail : undefined;
+      if (detail === undefined) {
+        detail = `${cond.metric} = ${fmt(r.value)}${unitOf(plan, cond.metric)} (condition ${cond.op} ${fmt(cond.value)})`;
+        thresholdDetails.set(cond, { value: r.value, detail });
+      }
+      return { result: ok ? 'true' : 'false', value: r.value, detail };
     }
     case 'relative': {
       const r = reading(ctx, cond.metric);
@@ -144,7 +159,7 @@ export function evaluateCondition(cond: ConditionDef, ctx: EvalContext): Verdict
         baseline = b.value;
         baselineName = cond.baseline.metric;
       } else if ('capture' in cond.baseline) {
-        baseline = state.baselines[`${cond.baseline.capture}:${cond.metric}`];
+        baseline = state.baselines[baselineKey(cond.baseline.capture, cond.metric)];
         baselineName = `baseline captured ${cond.baseline.capture}`;
         if (baseline === undefined) return { result: 'inconclusive', detail: `${cond.metric}: no ${baselineName} yet` };
       } else {
@@ -163,12 +178,11 @@ export function evaluateCondition(cond: ConditionDef, ctx: EvalContext): Verdict
       const r = reading(ctx, cond.metric);
       if (isVerdict(r)) return r;
       const since = now - (ms(cond.lookback) ?? 0);
-      // The current value is judged against the history before it.
-      const past = (state.history[cond.metric] ?? []).filter(([at]) => at >= since && at < now).map(([, v]) => v);
-      if (past.length < cond.minSamples) {
-        return { result: 'inconclusive', value: r.value, detail: `${cond.metric}: ${past.length} of ${cond.minSamples} samples for a baseline` };
+      // The current value is judged against the history before it (newest last; read back to the lookback).
+      const { count, mean, stdDev } = meanAndStdDevSince(state.history[cond.metric] ?? [], since, now);
+      if (count < cond.minSamples) {
+        return { result: 'inconclusive', value: r.value, detail: `${cond.metric}: ${count} of ${cond.minSamples} samples for a baseline` };
       }
-      const { mean, stdDev } = meanAndStdDev(past);
       const deviation = stdDev === 0 ? (r.value === mean ? 0 : Infinity) : (r.value - mean) / stdDev;
       const ok =
         cond.direction === 'above' ? deviation > cond.sigma : cond.direction === 'below' ? -deviation > cond.sigma : Math.abs(deviation) > cond.sigma;

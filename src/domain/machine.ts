@@ -9,7 +9,7 @@
  */
 import type { CheckDef, ConditionDef, PhaseDef, Plan, TaskDef, TriggerDef } from '../plan/schema';
 import { endOfDayReached, insideWindows, nextDailyAt, nextWindowOpening } from './calendar';
-import { checkKey, evaluateCondition, metricsOf, validApprovers, type Verdict } from './conditions';
+import { checkKey, evaluateCondition, metricsOf, validApprovers, type EvalContext, type Verdict } from './conditions';
 import { formatDuration, tryParseDuration } from './duration';
 import { newTrack, updateTrack, type Polarity } from './sustain';
 import type {
@@ -48,6 +48,24 @@ interface Derived {
   checks: Map<number, string[]>;
 }
 const derivedByPlan = new WeakMap<Plan, Derived>();
+
+const taskKeys = new Map<string, Map<string, string>>();
+/** `<scope>:<task>`, the key of a task's runs (built once: it is looked up on every tick). */
+function taskKey(scope: string, task: string): string {
+  let byTask = taskKeys.get(scope);
+  if (!byTask) taskKeys.set(scope, (byTask = new Map()));
+  let key = byTask.get(task);
+  if (key === undefined) byTask.set(task, (key = `${scope}:${task}`));
+  return key;
+}
+
+const beforeRolloutKeys = new Map<string, string>();
+/** `before-rollout:<metric>`, the key of a metric's baseline captured before traffic moved. */
+function beforeRolloutKey(metric: string): string {
+  let key = beforeRolloutKeys.get(metric);
+  if (key === undefined) beforeRolloutKeys.set(metric, (key = `before-rollout:${metric}`));
+  return key;
+}
 
 /** A fresh state; the first event must be `start`. */
 export function initialState(at: Millis): RolloutState {
@@ -520,24 +538,38 @@ class Run {
     const s = this.s;
     const at = event.at;
     let errors = 0;
-    for (const [metric, r] of Object.entries(event.metrics)) {
+    const beforeRollout = s.phaseIndex < 0 || (this.phase?.percent ?? 0) === 0;
+    const anomaly = this.anomalyMetrics();
+    for (const metric in event.metrics) {
+      const r = event.metrics[metric] as MetricReading;
       if (r.status === 'error') errors++;
       if (r.status !== 'ok' || !Number.isFinite(r.value)) continue;
-      s.latest[metric] = { value: r.value, at, samples: r.samples };
-      if (this.anomalyMetrics().has(metric)) {
+      // Updated in place: this runs for every metric on every tick.
+      const latest = s.latest[metric];
+      if (latest) {
+        latest.value = r.value;
+        latest.at = at;
+        latest.samples = r.samples;
+      } else s.latest[metric] = { value: r.value, at, samples: r.samples };
+      if (anomaly.has(metric)) {
         const h = (s.history[metric] ??= []);
         h.push([at, r.value]);
-        if (h.length > MAX_HISTORY) h.splice(0, h.length - MAX_HISTORY);
+        // Trimmed in batches, not one sample per tick: anomaly conditions read only their lookback anyway.
+        if (h.length > MAX_HISTORY + MAX_HISTORY / 4) h.splice(0, h.length - MAX_HISTORY);
       }
       if (r.value > 0) s.lastEventAt[metric] = at;
-      if (s.phaseIndex < 0 || (this.phase?.percent ?? 0) === 0) s.baselines[`before-rollout:${metric}`] ??= r.value;
+      if (beforeRollout) {
+        const key = beforeRolloutKey(metric);
+        if (s.baselines[key] === undefined) s.baselines[key] = r.value;
+      }
     }
     Object.assign(s.flagValues, event.flags ?? {});
     s.consecutiveSourceErrors = errors > 0 ? s.consecutiveSourceErrors + 1 : 0;
 
     // Fold this observation into every active metric condition.
+    const ctx: EvalContext = { plan: this.plan, state: s, now: s.now, readings: event.metrics, phaseStart: s.phaseEnteredAt };
     for (const { key, cond, polarity } of this.activeMetricConditions()) {
-      const verdict = this.evaluate(cond, event.metrics);
+      const verdict = evaluateCondition(cond, ctx);
       updateTrack((s.tracks[key] ??= newTrack()), cond, verdict.result, verdict.detail, at, polarity);
     }
     if (errors > 0) this.sourceErrors(event);
@@ -889,16 +921,16 @@ class Run {
       if (have < a.quorum) waiting.push(`approval by ${a.role} (${have} of ${a.quorum}) to leave ${phase.name}`);
     }
     for (const t of phase.tasks ?? []) {
-      if (t.on !== 'exit' && t.required && s.taskRuns[`${phase.name}:${t.name}`]?.ok !== true) waiting.push(`required task ${t.name}`);
+      if (t.on !== 'exit' && t.required && s.taskRuns[taskKey(phase.name, t.name)]?.ok !== true) waiting.push(`required task ${t.name}`);
     }
     // Exit tasks start once everything else allows leaving ("record the go/no-go rationale"); required ones must
     // then succeed before the phase is left.
     if (waiting.length === 0) {
       for (const t of phase.tasks ?? []) {
         if (t.on !== 'exit') continue;
-        const run = s.taskRuns[`${phase.name}:${t.name}`];
+        const run = s.taskRuns[taskKey(phase.name, t.name)];
         if (!run || run.at < s.phaseEnteredAt) this.runTask(t, phase.name);
-        if (t.required && s.taskRuns[`${phase.name}:${t.name}`]?.ok !== true) waiting.push(`required task ${t.name}`);
+        if (t.required && s.taskRuns[taskKey(phase.name, t.name)]?.ok !== true) waiting.push(`required task ${t.name}`);
       }
     }
     const maxMs = ms(phase.maxDuration);
@@ -1160,7 +1192,7 @@ class Run {
     const { plan, s } = this;
     const steps = plan.afterFull?.refreeze ?? [];
     for (const t of steps) {
-      const run = s.taskRuns[`refreeze:${t.name}`];
+      const run = s.taskRuns[taskKey('refreeze', t.name)];
       if (!run) {
         this.runTask(t, 'refreeze');
         if (!['snapshot', 'notify'].includes(t.run.type)) return;
@@ -1421,7 +1453,7 @@ class Run {
   private runDueTasks(): void {
     const { s } = this;
     const due = (task: TaskDef, scope: string) => {
-      const last = s.taskRuns[`${scope}:${task.name}`]?.at;
+      const last = s.taskRuns[taskKey(scope, task.name)]?.at;
       // repeatFor: "Week 1: daily health checks" — no repetitions once that long has passed since the stage began.
       const began = scope === 'stabilization' ? (s.stageStartedAt ?? s.phaseEnteredAt) : s.phaseEnteredAt;
       if (task.repeatFor !== undefined && s.now - began > (ms(task.repeatFor) ?? Infinity)) return;
@@ -1467,7 +1499,7 @@ class Run {
       add(s.phaseEnteredAt + (ms(phase.maxDuration) ?? Infinity));
       if (phase.calendar?.endOfDay) add(nextDailyAt(s.phaseEnteredAt, phase.calendar.endOfDay, phase.calendar.timezone));
       for (const t of phase.tasks ?? []) {
-        if (t.on === 'every') add((s.taskRuns[`${phase.name}:${t.name}`]?.at ?? s.phaseEnteredAt) + (ms(t.every) ?? Infinity));
+        if (t.on === 'every') add((s.taskRuns[taskKey(phase.name, t.name)]?.at ?? s.phaseEnteredAt) + (ms(t.every) ?? Infinity));
         if (t.on === 'daily' && t.at) add(nextDailyAt(s.now, t.at, phase.calendar?.timezone ?? 'UTC'));
       }
     }
@@ -1503,6 +1535,7 @@ class Run {
 
   private setWaiting(reasons: string[]): void {
     const s = this.s;
+    if (reasons.length === s.waitingFor.length && reasons.every((r, i) => r === s.waitingFor[i])) return;
     const holds = (list: string[]) => list.filter((r) => r.includes('HOLD')).join('; ');
     const before = holds(s.waitingFor);
     s.waitingFor = reasons;

@@ -102,15 +102,15 @@ export function loadScenarioFile(file: string): Scenario {
 const offset = (text: string) => tryParseDuration(text) ?? 0;
 
 const spans = new WeakMap<object, [number, number]>();
-const constants = new Map<string, MetricReading>();
+const constants = new WeakMap<object, Map<string, MetricReading>>();
 
-/** A constant metric's reading, made once (readings are never changed by their readers). */
-function constantReading(value: number, query: string | undefined): MetricReading {
-  const key = `${value}|${query ?? ''}`;
-  let reading = constants.get(key);
-  if (!reading) {
-    if (constants.size > 10_000) constants.clear();
-    constants.set(key, (reading = { status: 'ok', value, query }));
+/** A constant metric's reading, made once per scenario and metric (readers never change readings). */
+function constantReading(scenario: Scenario, metric: string, value: number, query: string | undefined): MetricReading {
+  let byMetric = constants.get(scenario.metrics);
+  if (!byMetric) constants.set(scenario.metrics, (byMetric = new Map()));
+  let reading = byMetric.get(metric);
+  if (!reading || reading.query !== query || (reading.status === 'ok' && reading.value !== value)) {
+    byMetric.set(metric, (reading = { status: 'ok', value, query }));
   }
   return reading;
 }
@@ -134,7 +134,7 @@ export function scenarioStart(scenario: Scenario): Millis {
 export function readingAt(scenario: Scenario, metric: string, offsetMs: Millis, query?: string): MetricReading {
   const spec = scenario.metrics[metric];
   if (spec === undefined) return { status: 'no-data', query };
-  if (typeof spec === 'number') return constantReading(spec, query);
+  if (typeof spec === 'number') return constantReading(scenario, metric, spec, query);
   const t = offsetMs;
   // The last segment that covers t wins, so later segments override earlier ones.
   let found: z.infer<typeof Segment> | undefined;

@@ -106,8 +106,12 @@ function taskResponder(plan: Plan, scenario: Scenario): (state: RolloutState) =>
   const after = tryParseDuration(scenario.respond?.tasks?.after ?? '');
   if (after === undefined) return () => [];
   const answered = new Map<string, number>();
+  // Every assignment is written to the ops log: nothing new to answer while it has not grown.
+  let seen = -1;
   return (state) => {
     const replies: RolloutEvent[] = [];
+    if (state.opsLog.length === seen) return replies;
+    seen = state.opsLog.length;
     for (const [key, run] of Object.entries(state.taskRuns)) {
       if (run.ok !== undefined || answered.get(key) === run.at) continue;
       const split = key.indexOf(':');
@@ -132,6 +136,7 @@ export function scenarioEffects(
   config: SimulationResult['config'],
   notifications: SimulationResult['notifications'],
 ): Effects {
+  const queriesByList = new WeakMap<string[], Array<string | undefined>>();
   return {
     setFlags: async (c) => {
       for (const key of c.flags) flags[key] = { percent: c.percent, enabled: c.enabled };
@@ -142,7 +147,13 @@ export function scenarioEffects(
     observe: async (c) => {
       const metrics: Record<string, MetricReading> = {};
       const offset = state.now - state.startedAt;
-      for (const m of c.metrics) metrics[m] = readingAt(scenario, m, offset, plan.metrics[m]?.query);
+      // The machine asks for the same list object while the rollout stays where it is: resolve queries once per list.
+      let queries = queriesByList.get(c.metrics);
+      if (!queries) queriesByList.set(c.metrics, (queries = c.metrics.map((m) => plan.metrics[m]?.query)));
+      for (let i = 0; i < c.metrics.length; i++) {
+        const m = c.metrics[i] as string;
+        metrics[m] = readingAt(scenario, m, offset, queries[i]);
+      }
       const flags: Record<string, string | number | boolean | undefined> = {};
       for (const f of c.flags) flags[f] = scenario.flags[f];
       return { metrics, flags };
