@@ -9,6 +9,7 @@
 import { Command, CommanderError } from 'commander';
 import { version } from '../../package.json';
 import { registerApiCommand } from './commands/api';
+import { registerAlertIntakeCommand } from './commands/alert-intake';
 import { registerAttestCommand } from './commands/attest';
 import { registerConsumeTokenCommand } from './commands/consume-token';
 import { registerDecideCommands } from './commands/decide';
@@ -60,6 +61,7 @@ export function buildProgram(cli: CliContext): Command {
   // Processes: the worker that runs rollouts and the HTTP API.
   registerWorkerCommand(program, cli);
   registerApiCommand(program, cli);
+  registerAlertIntakeCommand(program, cli);
   return program;
 }
 

@@ -19,6 +19,7 @@ import { loadScenarioFile } from '../../src/simulate/scenario';
 import { createRolloutDeps, createWorker } from '../../src/worker';
 import type { AlertInput } from '../../src/workflows/messages';
 import { createDevServerEnv, workflowBundle } from '../helpers/temporal-env';
+import { main } from '../../src/cli/main';
 
 /** An Alertmanager 0.27 webhook notification (payload version 4) with one firing alert per rollout label style. */
 function alertmanagerPayload(): AlertmanagerPayload & Record<string, unknown> {
@@ -307,7 +308,8 @@ describe('alert intake delivering to rollouts on the dev server', () => {
   });
   afterAll(async () => {
     await intake?.close();
-    worker?.shutdown();
+    // The SIGINT that stops `canary alert-intake` in a test below also starts the worker's own shutdown.
+    if (worker?.getState() === 'RUNNING') worker.shutdown();
     await running;
     await temporal?.teardown();
   });
@@ -340,5 +342,43 @@ describe('alert intake delivering to rollouts on the dev server', () => {
     const result = await rolloutResult(handle);
     expect(result.outcome).toBe('rolled_back');
     expect(result.decisions.find((d) => d.action === 'rollback')?.reason).toContain('trigger security-alert fired');
+  });
+
+  it('runs as `canary alert-intake` until interrupted, delivering to the rollout named by canary_rollout', async () => {
+    const loaded = await loadPlanFile(join(fixtures, 'plans', 'mini.yaml'));
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues));
+    const plan = {
+      ...loaded.plan,
+      providers: { ...loaded.plan.providers, flags: { flagd: { type: 'flagd-file' as const, path: join(root, 'flags-cmd.json') } } },
+      triggers: [...loaded.plan.triggers, { name: 'security-alert', when: { kind: 'alert' as const, alert: 'SecurityAlert' }, action: 'rollback' as const }],
+    };
+    const handle = await startRollout(temporal.client, plan, { taskQueue, workflowId: 'rollout:checkout-v2:alert-command' });
+
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => err.push(t) } };
+    const exited = main(['alert-intake', '--port', '0', '--token-env', 'ALERT_TOKEN'], io, { env: { TEMPORAL_ADDRESS: temporal.address, ALERT_TOKEN: 's3cret' } });
+    let url: string | undefined;
+    for (let i = 0; i < 100 && !url; i++) {
+      url = /listening on (\S+)/.exec(out.join(''))?.[1];
+      if (!url) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/alerts$/);
+
+    const payload = {
+      version: '4',
+      status: 'firing',
+      receiver: 'canary',
+      alerts: [{ status: 'firing', labels: { alertname: 'SecurityAlert', canary_rollout: handle.workflowId }, startsAt: '2025-05-06T11:00:00Z' }],
+    };
+    const unauthorized = await fetch(url as string, { method: 'POST', body: JSON.stringify(payload) });
+    expect(unauthorized.status).toBe(401);
+    const response = await fetch(url as string, { method: 'POST', body: JSON.stringify(payload), headers: { authorization: 'Bearer s3cret' } });
+    expect(response.status).toBe(200);
+    expect((await rolloutResult(handle)).outcome).toBe('rolled_back');
+
+    process.emit('SIGINT');
+    expect(await exited).toBe(0);
+    expect(err.join('')).toBe('');
   });
 });
