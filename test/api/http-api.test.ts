@@ -1,9 +1,4 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { exportJWK, generateKeyPair, type JWK, type KeyLike, SignJWT } from 'jose';
 import { parse as parseYaml } from 'yaml';
 import { createHttpApi } from '../../src/api/http-api';
@@ -11,10 +6,8 @@ import { startHttpApi, type RunningHttpApi } from '../../src/api/serve';
 import { getRollout, rolloutResult } from '../../src/client';
 import type { RolloutResult } from '../../src/domain/types';
 import { signDecision } from '../../src/providers/identity/approval-signature';
-import { parseScenario } from '../../src/simulate/scenario';
-import { createRolloutDeps, createWorker } from '../../src/worker';
 import type { MessageOutcome, RolloutStatusView } from '../../src/workflows/messages';
-import { createDevServerEnv, workflowBundle } from '../helpers/temporal-env';
+import { approverKeyPair, startDevRollouts, type DevRollouts } from '../helpers/dev-rollouts';
 
 const TASK_QUEUE = 'http-api-test';
 const ISSUER = 'https://idp.example.com/';
@@ -52,33 +45,19 @@ phases:
 `;
 
 describe('the HTTP API on a dev server with the rollout worker', () => {
-  let env: TestWorkflowEnvironment;
-  let worker: Worker;
-  let running: Promise<void>;
+  let dev: DevRollouts;
+  let env: DevRollouts['env'];
   let api: RunningHttpApi;
   let issuerKey: KeyLike;
   let cfoKey: JWK;
-  const root = mkdtempSync(join(tmpdir(), 'canary-http-api-'));
 
   beforeAll(async () => {
     const issuer = await generateKeyPair('RS256');
     issuerKey = issuer.privateKey;
-    const cfo = await generateKeyPair('ES256');
-    cfoKey = { ...(await exportJWK(cfo.privateKey)), kid: 'cfo-2026', alg: 'ES256' };
-    const cfoPublic = { ...(await exportJWK(cfo.publicKey)), kid: 'cfo-2026', alg: 'ES256' };
-    env = await createDevServerEnv();
-    worker = await createWorker({
-      connection: env.nativeConnection,
-      taskQueue: TASK_QUEUE,
-      workflowBundle: workflowBundle(),
-      rolloutDeps: createRolloutDeps({
-        scenario: parseScenario('duration: 1h\nmetrics: { error_rate: 0.001 }'),
-        flagFileRoot: root,
-        configFile: join(root, 'config.json'),
-        approverKeys: { keySet: async (_role, refs) => ({ keys: refs.includes('cfo-2026') ? [cfoPublic] : [] }) },
-      }),
-    });
-    running = worker.run();
+    const cfo = await approverKeyPair('cfo-2026');
+    cfoKey = cfo.privateKey;
+    dev = await startDevRollouts({ taskQueue: TASK_QUEUE, approverKeys: [cfo.publicKey] });
+    env = dev.env;
     api = await startHttpApi({
       client: env.client,
       taskQueue: TASK_QUEUE,
@@ -90,9 +69,7 @@ describe('the HTTP API on a dev server with the rollout worker', () => {
 
   afterAll(async () => {
     await api?.close();
-    worker?.shutdown();
-    await running;
-    await env?.teardown();
+    await dev?.stop();
   });
 
   const token = (sub: string, roles: string[], claims: { aud?: string; exp?: number } = {}) =>

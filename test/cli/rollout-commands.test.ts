@@ -6,17 +6,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
-import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import type { JWK } from 'jose';
 import { getRollout, rolloutResult, rolloutStatus, startRollout } from '../../src/client';
 import { parsePlanText } from '../../src/plan/load';
 import { main } from '../../src/cli/main';
 import type { EvidenceReport } from '../../src/report/evidence-report';
-import { parseScenario } from '../../src/simulate/scenario';
-import { createRolloutDeps, createWorker } from '../../src/worker';
 import type { RolloutStatusView } from '../../src/workflows/messages';
-import { createDevServerEnv, testSetup, workflowBundle } from '../helpers/temporal-env';
+import { approverKeyPair, startDevRollouts, type DevRollouts } from '../helpers/dev-rollouts';
+import { testSetup } from '../helpers/temporal-env';
 
 const TASK_QUEUE = 'cli-rollout-commands';
 
@@ -83,9 +80,8 @@ interface Run {
   stderr: string;
 }
 
-let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
+let dev: DevRollouts;
+let env: DevRollouts['env'];
 let cliEnv: NodeJS.ProcessEnv;
 let cfoKey: JWK;
 let publicKeyFile: string;
@@ -128,9 +124,9 @@ const lines = (text: string) => text.split('\n').filter((line) => line !== '');
 
 beforeAll(async () => {
   testSetup();
-  const pair = await generateKeyPair('ES256', { extractable: true });
-  cfoKey = { ...(await exportJWK(pair.privateKey)), kid: 'cfo-2026', alg: 'ES256' };
-  const publicKey = { ...(await exportJWK(pair.publicKey)), kid: 'cfo-2026', alg: 'ES256' };
+  const cfo = await approverKeyPair('cfo-2026');
+  cfoKey = cfo.privateKey;
+  const publicKey = cfo.publicKey;
   publicKeyFile = join(dir, 'cfo.public.jwk.json');
   writeFileSync(publicKeyFile, JSON.stringify(publicKey));
   planFile = join(dir, 'checkout.yaml');
@@ -138,26 +134,13 @@ beforeAll(async () => {
   opsPlanFile = join(dir, 'ops.yaml');
   writeFileSync(opsPlanFile, OPS_PLAN);
 
-  env = await createDevServerEnv();
+  dev = await startDevRollouts({ taskQueue: TASK_QUEUE, approverKeys: [publicKey], root: dir });
+  env = dev.env;
   cliEnv = { ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: 'default', CFO_JWK: JSON.stringify(cfoKey), CANARY_USER: 'nobody@example.com' };
-  worker = await createWorker({
-    connection: env.nativeConnection,
-    taskQueue: TASK_QUEUE,
-    workflowBundle: workflowBundle(),
-    rolloutDeps: createRolloutDeps({
-      scenario: parseScenario('duration: 1h\nmetrics: { error_rate: 0.001 }'),
-      flagFileRoot: dir,
-      configFile: join(dir, 'config.json'),
-      approverKeys: { keySet: async (_role, refs) => ({ keys: refs.includes('cfo-2026') ? [publicKey] : [] }) },
-    }),
-  });
-  running = worker.run();
 }, 120_000);
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
+  await dev?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

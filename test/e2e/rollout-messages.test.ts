@@ -1,17 +1,10 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
-import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import type { JWK } from 'jose';
 import { approve, consumeToken, operate, rolloutResult, rolloutStatus, startRollout } from '../../src/client';
 import { parsePlanText } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/schema';
 import { signDecision } from '../../src/providers/identity/approval-signature';
-import { parseScenario } from '../../src/simulate/scenario';
-import { createRolloutDeps, createWorker } from '../../src/worker';
 import { approveSignal } from '../../src/workflows/messages';
-import { createDevServerEnv, workflowBundle } from '../helpers/temporal-env';
+import { approverKeyPair, startDevRollouts, type DevRollouts } from '../helpers/dev-rollouts';
 
 // Seconds, not hours: the dev server runs in real time. Updates are tested here because the time-skipping test
 // server can hang on them.
@@ -46,35 +39,19 @@ phases:
 `;
 
 describe('rollout messages on the dev server', () => {
-  let env: TestWorkflowEnvironment;
-  let worker: Worker;
-  let running: Promise<void>;
+  let dev: DevRollouts;
+  let env: DevRollouts['env'];
   let cfoKey: JWK;
-  const root = mkdtempSync(join(tmpdir(), 'canary-messages-'));
 
   beforeAll(async () => {
-    const pair = await generateKeyPair('ES256');
-    cfoKey = { ...(await exportJWK(pair.privateKey)), kid: 'cfo-2026', alg: 'ES256' };
-    const publicKey = { ...(await exportJWK(pair.publicKey)), kid: 'cfo-2026', alg: 'ES256' };
-    env = await createDevServerEnv();
-    worker = await createWorker({
-      connection: env.nativeConnection,
-      taskQueue: 'messages',
-      workflowBundle: workflowBundle(),
-      rolloutDeps: createRolloutDeps({
-        scenario: parseScenario('duration: 1h\nmetrics: { error_rate: 0.001 }'),
-        flagFileRoot: root,
-        configFile: join(root, 'config.json'),
-        approverKeys: { keySet: async (_role, refs) => ({ keys: refs.includes('cfo-2026') ? [publicKey] : [] }) },
-      }),
-    });
-    running = worker.run();
+    const cfo = await approverKeyPair('cfo-2026');
+    cfoKey = cfo.privateKey;
+    dev = await startDevRollouts({ taskQueue: 'messages', approverKeys: [cfo.publicKey] });
+    env = dev.env;
   });
 
   afterAll(async () => {
-    worker?.shutdown();
-    await running;
-    await env?.teardown();
+    await dev?.stop();
   });
 
   const plan = (): Plan => {
@@ -94,8 +71,8 @@ describe('rollout messages on the dev server', () => {
 
     // The CFO's approval needs a signature: unsigned or forged, it is refused and recorded as refused.
     await expect(approve(handle, { role: 'cfo', by: 'cfo@example.com' })).rejects.toThrow(/must carry a valid signature/);
-    const other = await generateKeyPair('ES256');
-    const forgedKey = { ...(await exportJWK(other.privateKey)), kid: 'cfo-2026', alg: 'ES256' };
+    // Another key that claims the CFO's key id.
+    const forgedKey = (await approverKeyPair('cfo-2026')).privateKey;
     const forged = await signDecision({ rollout: id, action: 'approve', role: 'cfo', by: 'cfo@example.com', id: 'cfo-forged' }, forgedKey);
     await expect(approve(handle, { id: 'cfo-forged', role: 'cfo', by: 'cfo@example.com', signature: forged })).rejects.toThrow(/signature does not verify/);
     const wrongRollout = await signDecision({ rollout: 'rollout:other:prod', action: 'approve', role: 'cfo', by: 'cfo@example.com', id: 'cfo-elsewhere' }, cfoKey);
