@@ -878,7 +878,10 @@ class Run {
         this.holdTimeout();
         continue;
       }
-      if (s.status === 'paused' || s.status === 'holding') return;
+      if (s.status === 'paused' || s.status === 'holding') {
+        this.setWaiting([this.stoppedBecause()]);
+        return;
+      }
       if (s.pendingFlagWrites?.length) {
         this.setWaiting(s.pendingFlagWrites.map((w) => `flag write ${w.flags.join(', ')} → ${w.enabled ? `${w.percent}%` : 'off'} to go through (failed ${w.failures}×)`));
         return;
@@ -890,6 +893,16 @@ class Run {
         if (!this.enterNext({})) return;
       } else if (!this.afterFull()) return;
     }
+  }
+
+  /** What a paused or held rollout waits for, in words (never the word HOLD: that marks token holds in the log). */
+  private stoppedBecause(): string {
+    const { s } = this;
+    if (s.status === 'paused') return `resume (canary resume): paused by ${s.pause?.by ?? 'someone'} since ${new Date(s.pause?.since ?? s.now).toISOString()}`;
+    const hold = s.hold;
+    const who = hold?.decidedBy?.length ? hold.decidedBy.join(' or ') : 'an operator';
+    const deadline = hold?.deadline !== undefined ? `; otherwise ${hold.default} at ${new Date(hold.deadline).toISOString()}` : '';
+    return `a decision on the hold (${hold?.cause ?? 'unknown'}) by ${who}: canary resume or canary rollback${deadline}`;
   }
 
   /** Whether the current phase may be left; records what it still waits for. */
