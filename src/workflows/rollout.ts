@@ -62,7 +62,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   const inbox: RolloutEvent[] = [];
   // Well under the server's 4,096-event suggestion: a loop step (a batch of checks) may add a few dozen after the check.
   const maxEvents = input.maxHistoryEvents ?? 3_800;
-  const { observeMetrics, verifySignature, checkProviders } = input.localActivities === false ? remote : local;
+  const { observeMetrics, verifySignature, checkProviders, readFlags } = input.localActivities === false ? remote : local;
 
   const effects: Effects = {
     setFlags: async (c) => {
@@ -78,6 +78,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     },
     setConfig: (c) => setConfig({ key: c.key, value: c.value }),
     observe: async (c) => ({
+      // `value` conditions with `from: flag` read the target provider's flags.
+      flags: c.flags.length > 0 ? await readFlags({ providerName: plan.target.provider, provider: plan.providers.flags[plan.target.provider] as Plan['providers']['flags'][string], keys: c.flags }) : undefined,
       metrics: await observeMetrics({
         metrics: c.metrics.flatMap((name) => {
           const def = plan.metrics[name];
