@@ -256,8 +256,8 @@ export function evaluateCondition(cond: ConditionDef, ctx: EvalContext): Verdict
         actual = isVerdict(r) ? state.latest[cond.name]?.value : r.value;
       }
       if (actual === undefined) return { result: 'false', detail: `${cond.name} is not reported yet (needs ${String(cond.equals)})` };
-      // Reported values arrive as text from CLIs and UIs: "1" equals 1.
-      const equal = String(actual) === String(cond.equals);
+      // Reported values arrive as text from CLIs and UIs: "1" equals 1. A flag read as a number is true when it is on.
+      const equal = typeof cond.equals === 'boolean' && typeof actual === 'number' ? actual > 0 === cond.equals : String(actual) === String(cond.equals);
       return { result: equal ? 'true' : 'false', detail: `${cond.name} is ${String(actual)} (needs ${String(cond.equals)})` };
     }
     case 'attestation': {
