@@ -5,7 +5,8 @@ import { decodeRecordedHistories, HISTORY_FIXTURES, type RecordedHistories } fro
 import { workflowBundle } from '../helpers/temporal-env';
 
 // Recorded with RECORD_HISTORIES=1 npx jest test/workflows/equivalence.test.ts; a change to the workflow code that
-// would make a running rollout take another path fails here.
+// would make a running rollout take another path fails here. `*.before-provider-check.json` were recorded before the
+// provider check existed: they keep the patched() path for rollouts started by older workers honest.
 const files = existsSync(HISTORY_FIXTURES) ? readdirSync(HISTORY_FIXTURES).filter((f) => f.endsWith('.json')).sort() : [];
 
 describe('recorded rollout histories replay against the current workflow code', () => {
