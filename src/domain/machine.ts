@@ -49,6 +49,11 @@ interface Derived {
 }
 const derivedByPlan = new WeakMap<Plan, Derived>();
 
+/** `checkout-v2, beta → 25%` or `checkout-v2 → off`. */
+function describeWrite(write: { flags: string[]; percent: number; enabled: boolean }): string {
+  return `${write.flags.join(', ')} → ${write.enabled ? `${write.percent}%` : 'off'}`;
+}
+
 const taskKeys = new Map<string, Map<string, string>>();
 /** `<scope>:<task>`, the key of a task's runs (built once: it is looked up on every tick). */
 function taskKey(scope: string, task: string): string {
@@ -140,6 +145,18 @@ export function refusal(plan: Plan, state: RolloutState, event: MessageEvent): s
   return new Run(plan, state).refusal(event);
 }
 
+/**
+ * Why an Update carrying `event` is rejected before anything is written, or undefined to accept it. The same as
+ * {@link refusal}, except that a message whose only fault is its signature is accepted: the signature is verified
+ * (or found missing) afterwards, and the machine then records the refusal in the ops log, so an unsigned or forged
+ * CFO approval leaves a trace.
+ */
+export function updateRefusal(plan: Plan, state: RolloutState, event: MessageEvent): string | undefined {
+  const why = refusal(plan, state, event);
+  if (why && (event.type === 'approval' || event.type === 'consume-token') && !refusal(plan, state, { ...event, verified: true })) return undefined;
+  return why;
+}
+
 /** The result of a rollout: outcome, final traffic, every decision and the full ops log. */
 export function resultOf(plan: Plan, state: RolloutState): RolloutResult {
   return {
@@ -199,6 +216,11 @@ class Run {
     private readonly plan: Plan,
     private readonly s: RolloutState,
   ) {}
+
+  /** The analysis interval: how often the rollout observes, re-checks providers and retries failed flag writes. */
+  private get intervalMs(): number {
+    return ms(this.plan.analysis.interval) ?? 30_000;
+  }
 
   private get derived(): Derived {
     let d = derivedByPlan.get(this.plan);
@@ -445,20 +467,24 @@ class Run {
     }
   }
 
+  /** The pending write that `event` reports on: the same flags to the same state. */
+  private pendingWrite(event: { flags: string[]; percent: number; enabled: boolean }) {
+    return this.s.pendingFlagWrites?.find((w) => w.flags.join() === event.flags.join() && w.percent === event.percent && w.enabled === event.enabled);
+  }
+
   /**
    * A flag write failed for good: it is retried on every tick until it goes through, and the rollout does not move
    * forward meanwhile. A failed write while rolling back or killing is the urgent case — traffic stays on the canary.
    */
   private flagWriteFailed(event: Extract<RolloutEvent, { type: 'flag-write-failed' }>): void {
     const s = this.s;
-    const pending = (s.pendingFlagWrites ??= []);
-    const same = pending.find((w) => w.flags.join() === event.flags.join() && w.percent === event.percent && w.enabled === event.enabled);
+    const same = this.pendingWrite(event);
     if (same) {
       same.failures += 1;
       return;
     }
-    pending.push({ flags: event.flags, percent: event.percent, enabled: event.enabled, reason: event.reason, since: event.at, failures: 1 });
-    const target = `${event.flags.join(', ')} → ${event.enabled ? `${event.percent}%` : 'off'}`;
+    (s.pendingFlagWrites ??= []).push({ flags: event.flags, percent: event.percent, enabled: event.enabled, reason: event.reason, since: event.at, failures: 1 });
+    const target = describeWrite(event);
     const urgent = !event.enabled || s.status === 'rolling-back' || (isFinished(s) && s.outcome !== 'completed');
     const why = `flag write failed (${target}, for ${event.reason}): ${event.detail}; retried every ${this.plan.analysis.interval}${urgent ? ' — traffic may still reach the canary' : ', and the rollout does not advance until it succeeds'}`;
     this.log('flag-write-failed', why, undefined, true);
@@ -467,12 +493,12 @@ class Run {
 
   private flagWriteRetried(event: Extract<RolloutEvent, { type: 'flag-write-retried' }>): void {
     const s = this.s;
-    const w = s.pendingFlagWrites?.find((x) => x.flags.join() === event.flags.join() && x.percent === event.percent && x.enabled === event.enabled);
+    const w = this.pendingWrite(event);
     if (!w) return;
     s.pendingFlagWrites = s.pendingFlagWrites?.filter((x) => x !== w);
     if (!s.pendingFlagWrites?.length) s.pendingFlagWrites = undefined;
     const failures = `${w.failures} failure${w.failures === 1 ? '' : 's'}`;
-    this.log('flag-write-retried', `flag write ${w.flags.join(', ')} → ${w.enabled ? `${w.percent}%` : 'off'} went through on retry after ${failures} (${formatDuration(s.now - w.since)})`, undefined, true);
+    this.log('flag-write-retried', `flag write ${describeWrite(w)} went through on retry after ${failures} (${formatDuration(s.now - w.since)})`, undefined, true);
   }
 
   /** Retries failed flag writes, oldest first; each comes back as a failure or a success event. */
@@ -497,7 +523,7 @@ class Run {
   }
 
   private emitObserve(metrics: string[]): void {
-    const interval = ms(this.plan.analysis.interval) ?? 30_000;
+    const interval = this.intervalMs;
     // Stay on the grid the first observation set: a tick that arrives a little late does not shift the ones after it.
     const due = this.s.nextObservationAt;
     this.s.nextObservationAt = due !== undefined && this.s.now >= due && this.s.now - due < interval ? due + interval : this.s.now + interval;
@@ -883,7 +909,7 @@ class Run {
         return;
       }
       if (s.pendingFlagWrites?.length) {
-        this.setWaiting(s.pendingFlagWrites.map((w) => `flag write ${w.flags.join(', ')} → ${w.enabled ? `${w.percent}%` : 'off'} to go through (failed ${w.failures}×)`));
+        this.setWaiting(s.pendingFlagWrites.map((w) => `flag write ${describeWrite(w)} to go through (failed ${w.failures}×)`));
         return;
       }
       this.budgetHolds();
@@ -1493,7 +1519,7 @@ class Run {
     const { plan, s } = this;
     if (isFinished(s)) {
       // A finished rollout with a flag write still failing keeps retrying it: traffic must end where the outcome says.
-      const retryAt = s.pendingFlagWrites?.length ? s.now + (ms(plan.analysis.interval) ?? 30_000) : undefined;
+      const retryAt = s.pendingFlagWrites?.length ? s.now + (this.intervalMs) : undefined;
       if (retryAt !== s.wakeAt) {
         s.wakeAt = retryAt;
         if (retryAt !== undefined) this.commands.push({ type: 'wake', at: retryAt });
@@ -1527,7 +1553,7 @@ class Run {
     add(s.hold?.deadline);
     add(s.rollback?.verifyUntil);
     // Offline providers are asked again every interval until they answer.
-    if (s.phaseIndex < 0 && s.providersOffline?.length) add(s.now + (ms(plan.analysis.interval) ?? 30_000));
+    if (s.phaseIndex < 0 && s.providersOffline?.length) add(s.now + (this.intervalMs));
     if (s.stage === 'stabilization') {
       add((s.stageStartedAt ?? s.now) + (ms(plan.afterFull?.stabilization?.duration) ?? 0));
       for (const t of plan.afterFull?.stabilization?.tasks ?? []) if (t.on === 'daily' && t.at) add(nextDailyAt(s.now, t.at, 'UTC'));

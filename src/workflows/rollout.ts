@@ -21,7 +21,7 @@ import { ActivityFailure, ApplicationFailure, type UpdateDefinition } from '@tem
 import type { RolloutActivities } from '../activities/rollout-activities';
 import { checkKey } from '../domain/conditions';
 import { feed, timerEventTime, type Effects } from '../domain/driver';
-import { gatesOf, initialState, isSettled, refusal, resultOf } from '../domain/machine';
+import { gatesOf, initialState, isSettled, resultOf, updateRefusal } from '../domain/machine';
 import type { MessageEvent, OpsLogEntry, RolloutEvent, RolloutResult, RolloutState } from '../domain/types';
 import { tryParseDuration } from '../domain/duration';
 import { sustainProgress } from '../domain/sustain';
@@ -64,12 +64,12 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   const maxEvents = input.maxHistoryEvents ?? 3_800;
   const { observeMetrics, verifySignature, checkProviders, readFlags } = input.localActivities === false ? remote : local;
 
+  // The plan was validated before it started: its target names a flag provider it declares.
+  const flagProvider = plan.providers.flags[plan.target.provider] as Plan['providers']['flags'][string];
   const effects: Effects = {
     setFlags: async (c) => {
-      const provider = plan.providers.flags[plan.target.provider];
-      if (!provider) throw new Error(`flag provider ${plan.target.provider} missing`);
       try {
-        await setFlags({ providerName: plan.target.provider, provider, flags: c.flags, percent: c.percent, enabled: c.enabled });
+        await setFlags({ providerName: plan.target.provider, provider: flagProvider, flags: c.flags, percent: c.percent, enabled: c.enabled });
       } catch (err) {
         // Out of retries (FlagWriteFailed): the machine decides what a failed write means, and retries it.
         if (err instanceof ActivityFailure) return { ok: false as const, detail: err.cause?.message ?? err.message };
@@ -79,7 +79,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     setConfig: (c) => setConfig({ key: c.key, value: c.value }),
     observe: async (c) => ({
       // `value` conditions with `from: flag` read the target provider's flags.
-      flags: c.flags.length > 0 ? await readFlags({ providerName: plan.target.provider, provider: plan.providers.flags[plan.target.provider] as Plan['providers']['flags'][string], keys: c.flags }) : undefined,
+      flags: c.flags.length > 0 ? await readFlags({ providerName: plan.target.provider, provider: flagProvider, keys: c.flags }) : undefined,
       metrics: await observeMetrics({
         metrics: c.metrics.flatMap((name) => {
           const def = plan.metrics[name];
@@ -96,7 +96,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       const used = [...new Set(Object.values(plan.metrics).map((def) => def.source))];
       return checkProviders({
         metrics: used.flatMap((name) => (plan.providers.metrics[name] ? [{ name, source: plan.providers.metrics[name] }] : [])),
-        flags: { name: plan.target.provider, provider: plan.providers.flags[plan.target.provider] as Plan['providers']['flags'][string], keys: plan.target.flags },
+        flags: { name: plan.target.provider, provider: flagProvider, keys: plan.target.flags },
       });
     },
     runTask: (c) => {
@@ -123,12 +123,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   const validate = (event: MessageEvent) => {
     // The handler builds the event again and keeps its signature; a validator leaves nothing behind.
     signatures.delete(event.id);
-    const why = refusal(plan, state, event);
-    if (!why) return;
-    // A message whose only fault is a missing signature is let through so the machine records it as refused: an
-    // unsigned CFO approval leaves a trace in the ops log, and the update still fails with the reason.
-    if ((event.type === 'approval' || event.type === 'consume-token') && !refusal(plan, state, { ...event, verified: true })) return;
-    throw new Error(why);
+    const why = updateRefusal(plan, state, event);
+    if (why) throw new Error(why);
   };
   /** Update id → the ops-log lines its event caused, until the update handler has read them. */
   const processed = new Map<string, OpsLogEntry[]>();
@@ -146,6 +142,13 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     // The ops log names the message ("approve by cfo x refused: …"); the caller knows which message it sent.
     if (refused) throw ApplicationFailure.nonRetryable(refused.reason.replace(/^.*? refused: /, ''), 'MessageRefused');
     return { accepted: true, status: state.status, log };
+  };
+
+  /** Feeds a message; an update waiting on it gets the ops-log lines it caused (signals have nobody waiting). */
+  const handleMessage = async (event: RolloutEvent): Promise<void> => {
+    const logStart = state.opsLog.length;
+    await feed(plan, state, event, effects);
+    if ('id' in event && updateIds.has(event.id)) processed.set(event.id, state.opsLog.slice(logStart));
   };
 
   // Signatures travel beside the event, not in the machine state; the worker verifies them before the event counts.
@@ -236,11 +239,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const phaseBefore = state.phaseIndex;
     if (inbox.length > 0) {
       while (inbox.length > 0) {
-        const event = await verify(inbox.shift() as RolloutEvent);
-        const logStart = state.opsLog.length;
-        await feed(plan, state, event, effects);
-        // Kept for the update waiting on it (signals have nobody waiting: their ids are never read back).
-        if ('id' in event && updateIds.has(event.id)) processed.set(event.id, state.opsLog.slice(logStart));
+        await handleMessage(await verify(inbox.shift() as RolloutEvent));
       }
     } else {
       await feed(plan, state, { type: 'tick', at: timerEventTime(state.wakeAt, Date.now()) }, effects);
@@ -254,12 +253,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     }
   }
   // Messages that arrived as the rollout finished are refused in the ops log, and their updates answered.
-  while (inbox.length > 0) {
-    const event = inbox.shift() as RolloutEvent;
-    const logStart = state.opsLog.length;
-    await feed(plan, state, event, effects);
-    if ('id' in event && updateIds.has(event.id)) processed.set(event.id, state.opsLog.slice(logStart));
-  }
+  while (inbox.length > 0) await handleMessage(inbox.shift() as RolloutEvent);
   await condition(allHandlersFinished);
   return resultOf(plan, state);
 }
