@@ -38,7 +38,8 @@ import { loadScenarioFile, Scenario } from '../src/simulate/scenario';
 import { simulate } from '../src/simulate/simulator';
 import { createRolloutDeps, createWorker } from '../src/worker';
 import * as m from '../src/workflows/messages';
-import { historyChain, scenarioSigningKeys, signalRolloutEvent } from '../test/helpers/rollout-inputs';
+import { fetchHistoryChain } from '../src/cli/history-chain';
+import { scenarioSigningKeys, signalRolloutEvent } from '../test/helpers/rollout-inputs';
 import { withTimeNudges } from '../test/helpers/temporal-env';
 
 const TARGET_EVENTS_PER_TICK = 8;
@@ -160,7 +161,7 @@ async function measure(setup: Setup, localActivities: boolean, code: string, exe
     const end = await handle.query(m.statusQuery).catch(() => undefined);
     if (end) console.log(`  the rollout at the end: ${end.status}, ${end.phase} at ${end.percent}%`);
     await handle.terminate('history bench: enough ticks').catch(() => undefined);
-    return (await historyChain(env.client, workflowId, firstRunId)).map(({ runId, history }) => ({
+    return (await fetchHistoryChain(env.client, workflowId, firstRunId)).map(({ runId, history }) => ({
       runId,
       events: history.events ?? [],
       bytes: temporal.api.history.v1.History.encode(history).finish().byteLength,

@@ -112,10 +112,6 @@ export async function attest(handle: WorkflowHandle, input: messages.AttestInput
   return update(handle, messages.attestUpdate, input);
 }
 
-export async function reportValue(handle: WorkflowHandle, input: messages.ReportValueInput): Promise<messages.MessageOutcome> {
-  return update(handle, messages.reportValueUpdate, input);
-}
-
 /** A running or finished rollout by workflow id (the latest run of the continue-as-new chain). */
 export function getRollout(client: Client, workflowId: string): WorkflowHandle<typeof rolloutWorkflow> {
   return client.workflow.getHandle<typeof rolloutWorkflow>(workflowId);
@@ -174,11 +170,6 @@ export async function rolloutRecord(handle: WorkflowHandle): Promise<{ running: 
   const description = await handle.describe();
   if (description.status.name === 'RUNNING') return { running: true, result: await handle.query(messages.resultQuery) };
   return { running: false, result: (await handle.result()) as RolloutResult };
-}
-
-/** The plan a running rollout runs (a query: needs a worker; for a finished rollout read it from history). */
-export async function rolloutPlan(handle: WorkflowHandle): Promise<Plan> {
-  return handle.query(messages.planQuery);
 }
 
 export async function rolloutStatus(handle: WorkflowHandle): Promise<messages.RolloutStatusView> {

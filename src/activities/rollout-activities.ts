@@ -147,15 +147,16 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
     },
 
     /**
-     * Reads flags for `value` conditions with `from: flag`: 1 when the flag is on for everyone, 0 when it is off (or
-     * at 0%), otherwise its percentage; undefined when the flag does not exist or cannot be read (never a pass).
+     * Reads flags for `value` conditions with `from: flag`: the share of traffic it serves, 0–100 (0 when it is off);
+     * undefined when the flag does not exist or cannot be read (never a pass). What the value means is the
+     * condition's to judge.
      */
     async readFlags(input: { providerName: string; provider: FlagProviderConfig; keys: string[] }): Promise<Record<string, number | undefined>> {
       const store = deps.flagStore(input.providerName, input.provider);
       const values: Record<string, number | undefined> = {};
       for (const key of input.keys) {
         const state = await store.read(key).catch(() => undefined);
-        values[key] = state === undefined ? undefined : !state.enabled || state.percent <= 0 ? 0 : state.percent >= 100 ? 1 : state.percent;
+        values[key] = state === undefined ? undefined : state.enabled ? state.percent : 0;
       }
       return values;
     },

@@ -31,6 +31,21 @@ export interface CliOptions {
   sleep?: (ms: number) => Promise<void>;
   /** The clock, in epoch ms. Default: `Date.now`. */
   now?: () => number;
+  /** Resolves when a long-running command (`api`, `alert-intake`) should stop. Default: SIGINT or SIGTERM. */
+  interrupted?: Promise<void>;
+}
+
+/** Resolves on the first SIGINT or SIGTERM, then stops listening. */
+function processInterrupted(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
 }
 
 /** Passed to each command's register function; the command sets {@link CliContext.exitCode} when it is not 0. */
@@ -40,6 +55,7 @@ export class CliContext {
   readonly sleep: (ms: number) => Promise<void>;
   readonly now: () => number;
   private connecting?: Promise<Client>;
+  private readonly stopWhen?: Promise<void>;
 
   constructor(
     readonly io: CliIo,
@@ -48,6 +64,12 @@ export class CliContext {
     this.env = options.env ?? process.env;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.now = options.now ?? Date.now;
+    this.stopWhen = options.interrupted;
+  }
+
+  /** Waits until a long-running command should stop (SIGINT or SIGTERM unless the caller said otherwise). */
+  interrupted(): Promise<void> {
+    return this.stopWhen ?? processInterrupted();
   }
 
   /** Writes one line to stdout. */

@@ -13,12 +13,14 @@ export interface RunHistory {
 
 /**
  * Fetches the history of every run of `workflowId`: finds the chain's first run through describe (`firstRunId`),
- * then follows each run's continued-as-new event to the next. A still-running last run gives its history so far.
+ * or starts at `firstRunId` when the caller knows it, then follows each run's continued-as-new event to the next. A still-running last run gives its history so far.
  * An unknown workflow id rejects with WorkflowNotFoundError.
  */
-export async function fetchHistoryChain(client: Client, workflowId: string): Promise<RunHistory[]> {
-  const latest = await client.workflow.getHandle(workflowId).describe();
-  const firstRunId = latest.raw.workflowExecutionInfo?.firstRunId || latest.runId;
+export async function fetchHistoryChain(client: Client, workflowId: string, firstRunId?: string): Promise<RunHistory[]> {
+  if (!firstRunId) {
+    const latest = await client.workflow.getHandle(workflowId).describe();
+    firstRunId = latest.raw.workflowExecutionInfo?.firstRunId || latest.runId;
+  }
   const runs: RunHistory[] = [];
   for (let runId: string | undefined = firstRunId; runId; ) {
     const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();

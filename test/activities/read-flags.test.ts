@@ -6,7 +6,7 @@ import { FlagdFileStore } from '../../src/providers/flags/flagd-file-store';
 import { createRolloutDeps } from '../../src/worker';
 
 describe('reading flags for value conditions (from: flag)', () => {
-  it('answers 1 for a flag on for everyone, 0 for one off, the percentage in between, and nothing for a missing flag', async () => {
+  it('answers the share of traffic a flag serves (0 when it is off) and nothing for a missing flag', async () => {
     const root = mkdtempSync(join(tmpdir(), 'canary-read-flags-'));
     const file = join(root, 'flags.json');
     const store = new FlagdFileStore(file);
@@ -19,6 +19,6 @@ describe('reading flags for value conditions (from: flag)', () => {
       provider: { type: 'flagd-file', path: 'flags.json' },
       keys: ['A2_V26_COMPLIANT', 'SHADOW_PASS_24H', 'checkout-v2', 'EVIDENCE_BUNDLE'],
     });
-    expect(values).toEqual({ A2_V26_COMPLIANT: 1, SHADOW_PASS_24H: 0, 'checkout-v2': 25, EVIDENCE_BUNDLE: undefined });
+    expect(values).toEqual({ A2_V26_COMPLIANT: 100, SHADOW_PASS_24H: 0, 'checkout-v2': 25, EVIDENCE_BUNDLE: undefined });
   });
 });

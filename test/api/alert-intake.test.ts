@@ -308,8 +308,7 @@ describe('alert intake delivering to rollouts on the dev server', () => {
   });
   afterAll(async () => {
     await intake?.close();
-    // The SIGINT that stops `canary alert-intake` in a test below also starts the worker's own shutdown.
-    if (worker?.getState() === 'RUNNING') worker.shutdown();
+    worker?.shutdown();
     await running;
     await temporal?.teardown();
   });
@@ -357,7 +356,9 @@ describe('alert intake delivering to rollouts on the dev server', () => {
     const out: string[] = [];
     const err: string[] = [];
     const io = { stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => err.push(t) } };
-    const exited = main(['alert-intake', '--port', '0', '--token-env', 'ALERT_TOKEN'], io, { env: { TEMPORAL_ADDRESS: temporal.address, ALERT_TOKEN: 's3cret' } });
+    let interrupt = () => undefined as void;
+    const interrupted = new Promise<void>((resolve) => (interrupt = resolve));
+    const exited = main(['alert-intake', '--port', '0', '--token-env', 'ALERT_TOKEN'], io, { env: { TEMPORAL_ADDRESS: temporal.address, ALERT_TOKEN: 's3cret' }, interrupted });
     let url: string | undefined;
     for (let i = 0; i < 100 && !url; i++) {
       url = /listening on (\S+)/.exec(out.join(''))?.[1];
@@ -377,7 +378,7 @@ describe('alert intake delivering to rollouts on the dev server', () => {
     expect(response.status).toBe(200);
     expect((await rolloutResult(handle)).outcome).toBe('rolled_back');
 
-    process.emit('SIGINT');
+    interrupt();
     expect(await exited).toBe(0);
     expect(err.join('')).toBe('');
   });

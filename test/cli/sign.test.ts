@@ -111,7 +111,7 @@ describe('canary sign', () => {
     [['--key-env', 'CANARY_TEST_UNSET_KEY_VARIABLE'], /environment variable CANARY_TEST_UNSET_KEY_VARIABLE is not set/],
     [['--key', 'PUBLIC'], /holds a public key; sign with the approver's private key/],
     [['--key', 'PRIVATE', '--token', 'T1'], /--token belongs to --action consume-token, not approve/],
-    [['--key', 'PRIVATE', '--subject', 'phase'], /--subject must be phase:<name>, budget:<name> or hold, got "phase"/],
+    [['--key', 'PRIVATE', '--subject', 'phase'], /--subject must be phase:<name>, budget:<name>, check:<role> or hold, got "phase"/],
     [['--key', 'PRIVATE', '--ttl', 'soon'], /--ttl must be a duration/],
   ])('refuses %j with one line on stderr and exit 2', async (extra, message) => {
     const args = extra.map((a) => (a === 'PUBLIC' ? publicFile : a === 'PRIVATE' ? keyFile : a));

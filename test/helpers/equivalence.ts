@@ -19,8 +19,9 @@ import { loadScenarioFile, type Scenario } from '../../src/simulate/scenario';
 import { simulate, withAnalysisInterval, type SimulationResult } from '../../src/simulate/simulator';
 import { createRolloutDeps, createWorker } from '../../src/worker';
 import * as m from '../../src/workflows/messages';
-import { historyChain, scenarioSigningKeys, signalRolloutEvent } from './rollout-inputs';
-import { createTimeSkippingEnv, timeSkippingWorkerOptions, withTimeNudges, workflowBundle } from './temporal-env';
+import { fetchHistoryChain } from '../../src/cli/history-chain';
+import { scenarioSigningKeys, signalRolloutEvent } from './rollout-inputs';
+import { createTimeSkippingEnv, withTimeNudges, workflowBundle } from './temporal-env';
 
 /** One decision, compared by what a reader of the ops log sees: second, phase, action, reason. */
 export type DecisionLine = string;
@@ -78,7 +79,6 @@ export async function runEquivalence(file: string): Promise<EquivalenceRun> {
     connection: env.nativeConnection,
     taskQueue: 'equivalence',
     workflowBundle: workflowBundle(),
-    workerOptions: timeSkippingWorkerOptions,
     rolloutDeps: createRolloutDeps({
       scenario,
       flagFileRoot: root,
@@ -157,7 +157,7 @@ export function decodeRecordedHistories(recorded: RecordedHistories): Array<{ wo
 
 /** Saves the histories of every run of the rollout (RECORD_HISTORIES=1 npx jest test/workflows/equivalence.test.ts). */
 async function recordHistories(env: TestWorkflowEnvironment, workflowId: string, firstRunId: string, scenarioFile: string): Promise<void> {
-  const runs = (await historyChain(env.client, workflowId, firstRunId)).map(({ history }) =>
+  const runs = (await fetchHistoryChain(env.client, workflowId, firstRunId)).map(({ history }) =>
     gzipSync(temporal.api.history.v1.History.encode(history).finish(), { level: 9 }).toString('base64'),
   );
   mkdirSync(HISTORY_FIXTURES, { recursive: true });

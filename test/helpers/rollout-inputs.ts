@@ -4,7 +4,6 @@
  * histories of every run of a continue-as-new chain.
  */
 import type { Client } from '@temporalio/client';
-import type { temporal } from '@temporalio/proto';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { RolloutEvent } from '../../src/domain/types';
 import type { Plan } from '../../src/plan/schema';
@@ -68,13 +67,3 @@ export async function signalRolloutEvent(client: Client, workflowId: string, eve
   }
 }
 
-/** The history of every run of `workflowId`, from the first, following each run's continued-as-new event. */
-export async function historyChain(client: Client, workflowId: string, firstRunId: string): Promise<Array<{ runId: string; history: temporal.api.history.v1.IHistory }>> {
-  const runs: Array<{ runId: string; history: temporal.api.history.v1.IHistory }> = [];
-  for (let runId: string | undefined = firstRunId; runId; ) {
-    const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
-    runs.push({ runId, history });
-    runId = history.events?.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
-  }
-  return runs;
-}

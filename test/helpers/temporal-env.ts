@@ -39,13 +39,6 @@ export function workflowBundle(): NonNullable<WorkerOptions['workflowBundle']> {
   return { codePath: testSetup().bundlePath };
 }
 
-/**
- * Worker settings for the time-skipping test server. No sticky workflow cache: a sticky workflow task the server
- * hands out but the worker never receives (a poll cut short on a busy machine) is only rescheduled after a timeout in
- * server time — which does not pass while that task is outstanding, so the test would hang.
- */
-export const timeSkippingWorkerOptions = {} as const;
-
 /** The time-skipping test server. */
 export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   return startTimeSkippingServer({ executable: testSetup().testServer });

@@ -10,7 +10,7 @@ import type { Plan } from '../../src/plan/schema';
 import { loadScenarioFile, type Scenario } from '../../src/simulate/scenario';
 import { simulate } from '../../src/simulate/simulator';
 import { createRolloutDeps, createWorker } from '../../src/worker';
-import { createTimeSkippingEnv, timeSkippingWorkerOptions, withTimeNudges, workflowBundle } from '../helpers/temporal-env';
+import { createTimeSkippingEnv, withTimeNudges, workflowBundle } from '../helpers/temporal-env';
 
 const fixtures = resolve(__dirname, '..', 'fixtures');
 const taskQueue = 'rollout-time-skipping';
@@ -36,7 +36,6 @@ describe('rollout workflow on the time-skipping server', () => {
       connection: env.nativeConnection,
       taskQueue,
       workflowBundle: workflowBundle(),
-      workerOptions: timeSkippingWorkerOptions,
       rolloutDeps: createRolloutDeps({ scenario: (id) => scenarios.get(id), flagFileRoot: flagRoot, configFile: join(flagRoot, 'config.json') }),
     });
     running = worker.run();

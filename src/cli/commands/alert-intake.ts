@@ -38,15 +38,7 @@ export function registerAlertIntakeCommand(program: Command, cli: CliContext): v
         return fail(cli, ExitCode.Failed, `the intake did not start: ${(err as Error).message}`);
       }
       cli.out(`canary alert-intake listening on ${intake.url}${ALERTS_PATH}${options.tokenEnv ? ` (bearer token from ${options.tokenEnv})` : ''}`);
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
+      await cli.interrupted();
       await intake.close();
     });
 }

@@ -9,7 +9,6 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { startHttpApi } from '../../api/serve';
 import { type AuthOptions, createAuthenticator } from '../../api/auth';
-import { connectClient } from '../../client';
 import { DEFAULT_TASK_QUEUE } from '../../worker';
 import { type CliContext, ExitCode } from '../context';
 
@@ -75,21 +74,13 @@ export function registerApiCommand(program: Command, cli: CliContext): void {
       }
       let api: Awaited<ReturnType<typeof startHttpApi>>;
       try {
-        const client = await connectClient();
+        const client = await cli.client();
         api = await startHttpApi({ client, auth: authenticator, port, host: options.host, taskQueue: options.taskQueue, starterRoles: list(options.starterRoles) });
       } catch (err) {
         return failed(cli, `the API did not start: ${(err as Error).message}`);
       }
       cli.out(`canary api listening on ${api.url} (OpenAPI: ${api.url}/openapi.json)`);
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
+      await cli.interrupted();
       await api.close();
     });
 }

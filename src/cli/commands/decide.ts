@@ -37,7 +37,7 @@ export function registerDecideCommands(program: Command, cli: CliContext): void 
       .requiredOption('--role <role>', 'the plan role you decide as')
       .option('--by <identity>', 'who decides (default: $CANARY_USER, then the OS user name)')
       .option('--reason <text>', 'why; recorded in the ops log and the evidence report')
-      .option('--subject <subject>', 'what is decided: phase:<name>, budget:<name> or hold (default: whatever waits for the role)')
+      .option('--subject <subject>', 'what is decided: phase:<name>, budget:<name>, check:<role> or hold (default: whatever waits for the role)')
       .option('--key <file>', "sign with the private JWK in this file (roles that require signatures)")
       .option('--key-env <VAR>', 'sign with the private JWK (JSON) held by this environment variable')
       .option('--json', 'print the outcome as JSON')

@@ -49,7 +49,8 @@ export type SignedMessage = (ApproveInput | ConsumeTokenInput) & { id: string; s
 /** A signed message, or the one-line reason it could not be made (a usage problem). */
 export type SignOutcome = { ok: true; message: SignedMessage } | { ok: false; problem: string };
 
-const SUBJECT = /^(phase:.+|budget:.+|hold)$/;
+/** The shapes of subject the rollout knows (what it approves is still the rollout's to judge). */
+const SUBJECT = /^(phase:.+|budget:.+|check:.+|hold)$/;
 
 /**
  * Builds and signs the message. Never throws for user mistakes: a missing, unreadable or public-only key, an option
@@ -68,7 +69,7 @@ export async function signMessage(options: SignOptions, env: NodeJS.ProcessEnv =
   }
   if (!tokenAction && options.token !== undefined) return fail(`--token belongs to --action consume-token, not ${options.action}`);
   if (options.subject !== undefined && !SUBJECT.test(options.subject)) {
-    return fail(`--subject must be phase:<name>, budget:<name> or hold, got "${options.subject}"`);
+    return fail(`--subject must be phase:<name>, budget:<name>, check:<role> or hold, got "${options.subject}"`);
   }
   const ttlMs = tryParseDuration(options.ttl ?? '24h');
   if (ttlMs === undefined || ttlMs < 1000) return fail(`--ttl must be a duration of at least 1s such as 15m or 24h, got "${options.ttl}"`);
@@ -158,7 +159,7 @@ export function registerSignCommand(program: Command, cli: CliContext): void {
     .requiredOption('--by <id>', "the approver's identity, as listed in the role's members")
     .option('--key <file>', "a file holding the approver's private JWK")
     .option('--key-env <VAR>', "an environment variable holding the approver's private JWK (JSON)")
-    .option('--subject <subject>', 'what is approved: phase:<name>, budget:<name> or hold (default: whatever waits for the role)')
+    .option('--subject <subject>', 'what is approved: phase:<name>, budget:<name>, check:<role> or hold (default: whatever waits for the role)')
     .option('--token <token>', 'the token consumed (consume-token only)')
     .option('--id <id>', 'the message id bound into the signature (default: generated)')
     .option('--reason <text>', 'why (approve and reject only)')
