@@ -13,6 +13,9 @@
  *   `sum(rate(a[5m])) / sum(rate(b[5m]))` and `histogram_quantile(0.9, sum by (le) (rate(x_bucket[5m])))` read the
  *   same here as on a Prometheus server.
  *
+ * Only the newest scrape says which series exist: a series it lacks is no data, whatever older scrapes in the window
+ * held, so a service that stops exporting a series (or answers an empty body) never passes on its last values.
+ *
  * Pure: parsing returns a problem instead of throwing, and evaluation is a function of the query and the scrapes.
  */
 import { tryParseDuration } from '../../domain/duration';
@@ -345,9 +348,10 @@ function toQuantile(qNode: Node, argNode: Node): ScrapeQuery {
 // Evaluation
 
 /**
- * Evaluates a query over scrapes ordered oldest first. No scrape, no matching series, fewer than two scrapes inside a
- * window, no observations in a histogram and 0/0 are `no-data`; NaN/±Inf samples, x/0 with x ≠ 0, a histogram without
- * a `+Inf` bucket and bucket series without an `le` label are `invalid`.
+ * Evaluates a query over scrapes ordered oldest first. No scrape, no matching series in the NEWEST scrape (even when
+ * older scrapes had one), fewer than two scrapes of a series inside a window, no observations in a histogram and 0/0
+ * are `no-data`; NaN/±Inf samples, x/0 with x ≠ 0, a histogram without a `+Inf` bucket and bucket series without an
+ * `le` label are `invalid`.
  */
 export function evaluateScrapeQuery(query: ScrapeQuery, scrapes: readonly Scrape[]): ScrapeEvaluation {
   switch (query.kind) {
@@ -487,19 +491,24 @@ interface Point {
 }
 
 /**
- * The matching series' points inside the window (newest fetch time − range, newest], by series identity. Returns a
- * problem description when a point is NaN or infinite (a counter never is).
+ * The points inside the window (newest fetch time − range, newest] of the matching series that the NEWEST scrape
+ * exposes, by series identity. A series absent from the newest scrape is left out even if older scrapes in the window
+ * have it: the service no longer reports it, and its last values must not answer for now. So every series' points
+ * start and end at real samples of it, the last one from the newest scrape. Returns a problem description when a
+ * point of such a series is NaN or infinite (a counter never is).
  */
 function seriesInWindow(selector: SeriesSelector, rangeMs: number, scrapes: readonly Scrape[]): Map<string, Point[]> | string {
   const series = new Map<string, Point[]>();
   const newest = scrapes[scrapes.length - 1];
   if (!newest) return series;
+  const current = new Set(select(selector, newest.samples).map(seriesKey));
   const from = newest.at - rangeMs;
   for (const scrape of scrapes) {
     if (scrape.at < from) continue;
     for (const sample of select(selector, scrape.samples)) {
-      if (!Number.isFinite(sample.value)) return `${formatSeries(sample)} is ${sample.value} in the scrape at ${new Date(scrape.at).toISOString()}`;
       const key = seriesKey(sample);
+      if (!current.has(key)) continue;
+      if (!Number.isFinite(sample.value)) return `${formatSeries(sample)} is ${sample.value} in the scrape at ${new Date(scrape.at).toISOString()}`;
       const points = series.get(key) ?? [];
       points.push({ at: scrape.at, value: sample.value, sample });
       series.set(key, points);

@@ -46,7 +46,8 @@ type ScrapeOutcome = { ok: true; scrape: Scrape } | { ok: false; reading: Extrac
  * concurrent queries share one fetch), then evaluates the query over the history:
  * - unreachable target, timeout, non-2xx answer, or a query outside the subset → `error`;
  * - a body that is not the text exposition format, NaN/±Inf where a number is needed, x/0 → `invalid`;
- * - no matching series, only one scrape inside a rate window, 0/0 → `no-data`.
+ * - no matching series in the newest scrape (a series that vanished from /metrics is not answered from older scrapes),
+ *   only one scrape of a series inside a rate window, 0/0 → `no-data`.
  * A failed fetch is not added to the history, and older scrapes are never used to answer in its place.
  */
 export class ScrapeMetricSource implements MetricSource {

@@ -294,6 +294,118 @@ describe('ScrapeMetricSource fetching and history', () => {
   });
 });
 
+describe('ScrapeMetricSource when /metrics stops exposing a series', () => {
+  const errorRate = 'sum(rate(http_requests_total{code=~"5.."}[1m])) / sum(rate(http_requests_total[1m]))';
+  const requests = (ok: number, failed: number) => `http_requests_total{code="200"} ${ok}\nhttp_requests_total{code="500"} ${failed}`;
+
+  it('answers no-data for a rate when the counter is absent from the newest scrape, though older scrapes in the window have it', async () => {
+    const { scrapeAt } = sourceOn(await target());
+    await scrapeAt(0, 'requests_total 100\nup 1', 'up');
+    await scrapeAt(10, 'requests_total 120\nup 1', 'up');
+    await expect(scrapeAt(11, 'up 1', 'rate(requests_total[1m])')).resolves.toEqual({ status: 'no-data', query: 'rate(requests_total[1m])' });
+    await expect(scrapeAt(12, 'up 1', 'increase(requests_total[1m])')).resolves.toEqual({ status: 'no-data', query: 'increase(requests_total[1m])' });
+  });
+
+  it('answers no-data for an error rate when the service still answers 200 but its body becomes empty', async () => {
+    const { scrapeAt } = sourceOn(await target());
+    await scrapeAt(0, requests(1000, 10), errorRate);
+    await expect(scrapeAt(30, requests(1950, 60), errorRate)).resolves.toEqual({ status: 'ok', value: expect.any(Number), query: errorRate });
+    // 1.5 s into the outage the window still holds two good scrapes; they must not answer for the empty one.
+    await expect(scrapeAt(31.5, '', errorRate)).resolves.toEqual({ status: 'no-data', query: errorRate });
+  });
+
+  it('answers no-data for an error rate when only the error counter vanishes from the newest scrape', async () => {
+    const { scrapeAt } = sourceOn(await target());
+    await scrapeAt(0, requests(1000, 10), errorRate);
+    await scrapeAt(10, requests(1100, 20), errorRate);
+    await expect(scrapeAt(11, 'http_requests_total{code="200"} 1110', errorRate)).resolves.toEqual({ status: 'no-data', query: errorRate });
+  });
+
+  it('answers no-data for an error rate when the request counter vanishes from the newest scrape', async () => {
+    const { scrapeAt } = sourceOn(await target());
+    const query = 'rate(errors_total[1m]) / rate(requests_total[1m])';
+    await scrapeAt(0, 'errors_total 5\nrequests_total 100', query);
+    await scrapeAt(10, 'errors_total 6\nrequests_total 200', query);
+    await expect(scrapeAt(11, 'errors_total 6', query)).resolves.toEqual({ status: 'no-data', query });
+  });
+
+  it('sums only the series present in the newest scrape, each measured between its own samples', async () => {
+    const { scrapeAt } = sourceOn(await target());
+    await scrapeAt(0, 'requests_total{pod="a"} 0\nrequests_total{pod="b"} 0', 'up');
+    await scrapeAt(10, 'requests_total{pod="a"} 10\nrequests_total{pod="b"} 500', 'up');
+    // Pod b is gone from the newest scrape: only pod a's 20 requests in 20 s count.
+    await expect(scrapeAt(20, 'requests_total{pod="a"} 20', 'rate(requests_total[1m])')).resolves.toEqual({ status: 'ok', value: 1, query: 'rate(requests_total[1m])' });
+  });
+
+  it('answers again once the series is back, measured from real samples of it', async () => {
+    const { scrapeAt } = sourceOn(await target());
+    await scrapeAt(0, 'requests_total 100', 'up');
+    await expect(scrapeAt(10, '', 'rate(requests_total[1m])')).resolves.toEqual({ status: 'no-data', query: 'rate(requests_total[1m])' });
+    // The window's endpoints are the samples at 0 s and 20 s; the empty scrape between them adds nothing.
+    await expect(scrapeAt(20, 'requests_total 140', 'rate(requests_total[1m])')).resolves.toEqual({ status: 'ok', value: 2, query: 'rate(requests_total[1m])' });
+  });
+
+  it('answers no-data for a gauge absent from the newest scrape', async () => {
+    const { scrapeAt } = sourceOn(await target());
+    await scrapeAt(0, 'checkout_error_rate 0.001', 'checkout_error_rate');
+    await expect(scrapeAt(1, '', 'checkout_error_rate')).resolves.toEqual({ status: 'no-data', query: 'checkout_error_rate' });
+  });
+
+  it('answers no-data for a histogram quantile when the buckets vanish from the newest scrape', async () => {
+    const { scrapeAt } = sourceOn(await target());
+    const query = 'histogram_quantile(0.95, sum by (le) (rate(latency_seconds_bucket[1m])))';
+    const buckets = (n: number) => `latency_seconds_bucket{le="0.1"} ${n}\nlatency_seconds_bucket{le="+Inf"} ${2 * n}`;
+    await scrapeAt(0, buckets(0), query);
+    await expect(scrapeAt(10, buckets(50), query)).resolves.toEqual(expect.objectContaining({ status: 'ok' }));
+    await expect(scrapeAt(11, 'up 1', query)).resolves.toEqual({ status: 'no-data', query });
+    await expect(scrapeAt(12, 'up 1', 'histogram_quantile(0.95, latency_seconds_bucket)')).resolves.toEqual({ status: 'no-data', query: 'histogram_quantile(0.95, latency_seconds_bucket)' });
+  });
+
+  it('answers invalid, not a rate from older scrapes, when the newest body is not the exposition format', async () => {
+    const { scrapeAt } = sourceOn(await target());
+    await scrapeAt(0, requests(1000, 10), errorRate);
+    await scrapeAt(10, requests(1100, 20), errorRate);
+    const reading = await scrapeAt(11, '<html><body>Service Unavailable</body></html>', errorRate);
+    expect(reading).toEqual({ status: 'invalid', detail: expect.stringContaining('did not answer in the Prometheus text format'), query: errorRate });
+  });
+
+  it('answers invalid when a counter is NaN in the newest scrape, also inside a ratio', async () => {
+    const { scrapeAt } = sourceOn(await target());
+    const query = 'rate(errors_total[1m]) / rate(requests_total[1m])';
+    await scrapeAt(0, 'errors_total 5\nrequests_total 100', query);
+    await scrapeAt(10, 'errors_total 6\nrequests_total 200', query);
+    const reading = await scrapeAt(11, 'errors_total 6\nrequests_total NaN', query);
+    expect(reading).toEqual({ status: 'invalid', detail: expect.stringContaining('requests_total is NaN'), query });
+    await expect(scrapeAt(12, 'errors_total NaN\nrequests_total 210', 'increase(errors_total[1m])')).resolves.toEqual(expect.objectContaining({ status: 'invalid' }));
+  });
+
+  it('counts a counter reset in the middle of the window as a restart from zero', async () => {
+    const { scrapeAt } = sourceOn(await target());
+    await scrapeAt(0, 'requests_total 100', 'up');
+    await scrapeAt(10, 'requests_total 150', 'up');
+    await scrapeAt(20, 'requests_total 5', 'up');
+    // +50, then a restart (+5), then +25: 80 requests in 30 s.
+    await expect(scrapeAt(30, 'requests_total 30', 'increase(requests_total[1m])')).resolves.toEqual({ status: 'ok', value: 80, query: 'increase(requests_total[1m])' });
+    await expect(scrapeAt(30, 'requests_total 30', 'rate(requests_total[1m])')).resolves.toEqual({ status: 'ok', value: 80 / 30, query: 'rate(requests_total[1m])' });
+  });
+
+  it('never answers from older scrapes when the fetch fails: HTTP errors and a target that went away', async () => {
+    const t = await startTarget();
+    const { scrapeAt, source } = sourceOn(t, { intervalMs: 5_000 });
+    await scrapeAt(0, requests(1000, 10), errorRate);
+    await expect(scrapeAt(10, requests(1100, 20), errorRate)).resolves.toEqual(expect.objectContaining({ status: 'ok' }));
+    t.status = 503;
+    await expect(scrapeAt(20, requests(1200, 30), errorRate)).resolves.toEqual({ status: 'error', detail: expect.stringContaining('answered HTTP 503'), query: errorRate });
+    // A failed fetch is not a scrape: the next read fetches again instead of falling back to the last good one.
+    await expect(scrapeAt(21, requests(1200, 30), errorRate)).resolves.toEqual(expect.objectContaining({ status: 'error' }));
+    expect(t.fetches).toBe(4);
+    await new Promise<void>((resolve) => t.server.close(() => resolve()));
+    await expect(scrapeAt(30, requests(1300, 40), errorRate)).resolves.toEqual({ status: 'error', detail: expect.any(String), query: errorRate });
+    await expect(source.isOnline()).resolves.toBe(false);
+    expect(source.scrapeCount).toBe(2);
+  });
+});
+
 describe('parseScrapeQuery', () => {
   it.each([
     ['rate(requests_total)', 'takes a range selector'],
