@@ -36,7 +36,7 @@ import { formatIssue, loadPlanFile } from '../src/plan/load';
 import type { Plan } from '../src/plan/schema';
 import { loadScenarioFile, Scenario } from '../src/simulate/scenario';
 import { simulate } from '../src/simulate/simulator';
-import { createRolloutDeps, createWorker } from '../src/worker';
+import { createRolloutDeps, createWorker, workflowCodeOptions } from '../src/worker';
 import * as m from '../src/workflows/messages';
 import { fetchHistoryChain } from '../src/cli/history-chain';
 import { scenarioSigningKeys, signalRolloutEvent } from '../test/helpers/rollout-inputs';
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
 
   const testServer = resolveTemporalBinary('test-server');
   const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../src/workflows'),
+    ...workflowCodeOptions(),
     logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: console.warn, error: console.error },
   });
 

@@ -29,7 +29,7 @@ import type { MetricReading } from '../src/domain/types';
 import { formatIssue, parsePlanText } from '../src/plan/load';
 import type { Plan } from '../src/plan/schema';
 import type { MetricSource } from '../src/providers/metrics/metric-source';
-import { createRolloutDeps, createWorker } from '../src/worker';
+import { createRolloutDeps, createWorker, workflowCodeOptions } from '../src/worker';
 import { approveSignal } from '../src/workflows/messages';
 
 const TASK_QUEUE = 'bench-latency';
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }) } },
   });
   const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../src/workflows'),
+    ...workflowCodeOptions(),
     logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: console.warn, error: console.error },
   });
   const root = mkdtempSync(join(tmpdir(), 'canary-bench-latency-'));

@@ -9,7 +9,7 @@ import { createRolloutActivities, type RolloutActivityDeps } from './activities/
 import { FileConfigStore } from './providers/config/file-config-store';
 import { ScenarioMetricSource } from './providers/metrics/scenario-source';
 import type { ApproverKeys } from './providers/identity/approval-signature';
-import { createFlagStore } from './providers/flags/create-flag-store';
+import { createFlagStore, flagStoreIdentity } from './providers/flags/create-flag-store';
 import { createMetricSource } from './providers/metrics/create-metric-source';
 import { createNotifier } from './providers/notify/create-notifier';
 import type { Scenario } from './simulate/scenario';
@@ -56,6 +56,7 @@ export function createRolloutDeps(
   };
   return {
     flagStore: (name, config) => createFlagStore(name, config, { root: options.flagFileRoot }),
+    flagStoreIdentity: (_name, config) => flagStoreIdentity(config, { root: options.flagFileRoot }),
     metricSource: (name, config) => {
       if (config.type !== 'scenario') return createMetricSource(name, config);
       const scenario = scenarioFor();
@@ -80,6 +81,14 @@ export function createRolloutDeps(
   };
 }
 
+/**
+ * Where the workflow code and its payload converter live: what `bundleWorkflowCode` and a worker without a prebuilt
+ * bundle need. The converter turns undecodable message payloads into values the handlers refuse (payload-converter.ts).
+ */
+export function workflowCodeOptions(): { workflowsPath: string; payloadConverterPath: string } {
+  return { workflowsPath: require.resolve('./workflows'), payloadConverterPath: require.resolve('./workflows/payload-converter') };
+}
+
 /** Creates a worker for rollout workflows and their activities. */
 export async function createWorker(options: CreateWorkerOptions): Promise<Worker> {
   return Worker.create({
@@ -88,8 +97,7 @@ export async function createWorker(options: CreateWorkerOptions): Promise<Worker
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
     activities: createRolloutActivities(options.rolloutDeps ?? createRolloutDeps()),
-    ...(options.workflowBundle
-      ? { workflowBundle: options.workflowBundle }
-      : { workflowsPath: require.resolve('./workflows') }),
+    dataConverter: { payloadConverterPath: workflowCodeOptions().payloadConverterPath },
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: workflowCodeOptions().workflowsPath }),
   });
 }

@@ -4,7 +4,9 @@
  * providers read from the worker's environment.
  */
 import { execFile } from 'node:child_process';
-import { ApplicationFailure } from '@temporalio/activity';
+import { createHash } from 'node:crypto';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { checkKey } from '../domain/conditions';
 import { tryParseDuration } from '../domain/duration';
 import type { MetricReading, Millis } from '../domain/types';
@@ -23,6 +25,11 @@ type ChannelConfig = Plan['channels'][string];
 /** The providers rollout activities act through, chosen by the worker (src/worker.ts). */
 export interface RolloutActivityDeps {
   flagStore(name: string, config: FlagProviderConfig): FlagStore;
+  /**
+   * Which store a flag provider writes, as a stable string (type and resolved location): two plans that name the same
+   * flag file or server differently still lock the same flags. Defaults to the provider's type and settings.
+   */
+  flagStoreIdentity?(name: string, config: FlagProviderConfig): string;
   metricSource(name: string, config: MetricSourceConfig): MetricSource | undefined;
   config: ConfigStore;
   notifier(channel: string, config: ChannelConfig): Notifier;
@@ -88,9 +95,39 @@ export interface NotifyInput {
   details?: Pick<Notification, 'title' | 'severity' | 'fields' | 'actions' | 'links' | 'resolve'>;
 }
 
+export interface NotifyChannelInput {
+  rolloutId: string;
+  channel: { name: string; config: ChannelConfig };
+  event: string;
+  message: string;
+  /** The same for every attempt at this notification on this channel. */
+  idempotencyKey: string;
+  details?: NotifyInput['details'];
+}
+
+export interface FlagLocksInput {
+  rolloutId: string;
+  providerName: string;
+  provider: FlagProviderConfig;
+  flags: string[];
+}
+
+export type FlagLocksAnswer = { granted: true } | { granted: false; flag: string; holder: string };
+
+/** The workflow id of the lock on `flag` in the store `store` (readable, and bounded in length). */
+export function flagLockId(store: string, flag: string): string {
+  const digest = createHash('sha256').update(`${store}\u0000${flag}`).digest('hex').slice(0, 16);
+  return `canary-flag-lock:${flag.slice(0, 200)}:${digest}`;
+}
+
+/** How many notification keys a worker remembers as delivered (a retry on the same worker is not sent twice). */
+const DELIVERED_KEYS = 10_000;
+
 export function createRolloutActivities(deps: RolloutActivityDeps) {
   const runCommand = deps.runCommand ?? shell;
   const approverKeys = deps.approverKeys ?? approverKeysFromEnvironment();
+  const storeIdentity = deps.flagStoreIdentity ?? ((_name: string, config: FlagProviderConfig) => JSON.stringify(config));
+  const delivered = new Set<string>();
   return {
     /** Verifies an approval's or token consumption's signature; never throws (a problem is part of the verdict). */
     async verifySignature(input: VerifySignatureInput): Promise<SignatureVerdict> {
@@ -209,6 +246,78 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
       const response = await fetch(c.url, { method: c.method, signal: AbortSignal.timeout(tryParseDuration(c.timeout) ?? 60_000) }).catch((err: Error) => err);
       if (response instanceof Error) return { ok: false, detail: response.message };
       return { ok: response.status === c.expectStatus, detail: `HTTP ${response.status} (expected ${c.expectStatus})` };
+    },
+
+    /**
+     * Sends one notification to one channel, at least once: the idempotency key goes with it (receivers that
+     * deduplicate see it once) and a key this worker already delivered is not sent again. A failure a retry could fix
+     * is retried by Temporal a few times; then, like a final failure, the workflow reports it in the ops log.
+     */
+    async notifyChannel(input: NotifyChannelInput): Promise<void> {
+      if (delivered.has(input.idempotencyKey)) return;
+      try {
+        await deps
+          .notifier(input.channel.name, input.channel.config)
+          .send({ ...input.details, channel: input.channel.name, event: input.event, message: input.message, rolloutId: input.rolloutId, idempotencyKey: input.idempotencyKey });
+      } catch (err) {
+        const failure = err instanceof NotifyFailed ? err : new NotifyFailed(`${input.channel.name}: ${(err as Error).message}`, input.channel.name, true);
+        if (failure.retryable) throw ApplicationFailure.retryable(failure.message, 'NotifyFailed');
+        throw ApplicationFailure.nonRetryable(failure.message, 'NotifyFailed');
+      }
+      delivered.add(input.idempotencyKey);
+      if (delivered.size > DELIVERED_KEYS) delivered.delete(delivered.values().next().value as string);
+    },
+
+    /**
+     * Takes the lock on every flag the rollout writes (see workflows/flag-lock.ts), or none: the answer names the
+     * first flag another running rollout holds, and that rollout. A lock whose holder no longer runs is taken over.
+     */
+    async acquireFlagLocks(input: FlagLocksInput): Promise<FlagLocksAnswer> {
+      const { client, info } = Context.current();
+      const store = storeIdentity(input.providerName, input.provider);
+      const taken: string[] = [];
+      for (const flag of input.flags) {
+        const lockId = flagLockId(store, flag);
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await client.workflow.start('flagLockWorkflow', { workflowId: lockId, taskQueue: info.taskQueue, args: [{ holder: input.rolloutId, flag, store }], memo: { holder: input.rolloutId } });
+            taken.push(lockId);
+            break;
+          } catch (err) {
+            if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+          }
+          const lock = await client.workflow.getHandle(lockId).describe().catch((err: unknown) => (err instanceof WorkflowNotFoundError ? undefined : Promise.reject(err)));
+          if (!lock || lock.status.name !== 'RUNNING') continue;
+          const holder = String(lock.memo?.holder ?? 'unknown');
+          if (holder === input.rolloutId) break;
+          const holderRuns = await client.workflow
+            .getHandle(holder)
+            .describe()
+            .then((d) => d.status.name === 'RUNNING')
+            .catch((err: unknown) => (err instanceof WorkflowNotFoundError ? false : Promise.reject(err)));
+          if (holderRuns || attempt >= 3) {
+            await Promise.all(taken.map((id) => client.workflow.getHandle(id).signal('release', { holder: input.rolloutId }).catch(() => undefined)));
+            return { granted: false, flag, holder };
+          }
+          // The holder stopped without releasing the lock (terminated, failed): take it over.
+          await client.workflow.getHandle(lockId).terminate(`holder ${holder} no longer runs; ${input.rolloutId} takes the lock`).catch(() => undefined);
+        }
+      }
+      return { granted: true };
+    },
+
+    /** Releases the rollout's flag locks (a lock it does not hold is left alone). */
+    async releaseFlagLocks(input: FlagLocksInput): Promise<void> {
+      const { client } = Context.current();
+      const store = storeIdentity(input.providerName, input.provider);
+      await Promise.all(
+        input.flags.map((flag) =>
+          client.workflow
+            .getHandle(flagLockId(store, flag))
+            .signal('release', { holder: input.rolloutId })
+            .catch((err: unknown) => (err instanceof WorkflowNotFoundError ? undefined : Promise.reject(err))),
+        ),
+      );
     },
 
     /**

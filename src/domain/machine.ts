@@ -19,6 +19,7 @@ import type {
   MetricReading,
   Millis,
   NotificationEvent,
+  OperatorCommand,
   Outcome,
   RolloutCommand,
   RolloutEvent,
@@ -29,6 +30,8 @@ import type {
 
 const ms = (text: string | undefined): number | undefined => (text === undefined ? undefined : tryParseDuration(text));
 const MAX_PROCESSED_IDS = 2_000;
+/** Operator commands that move toward safety: `controls.safety` roles may give them besides `controls.operators`. */
+const SAFETY_COMMANDS: readonly OperatorCommand[] = ['pause', 'rollback', 'abort', 'kill'];
 const MAX_HISTORY = 500;
 const CHECK_REFRESH_MS = 5 * 60_000;
 const TERMINAL: RolloutStatus[] = ['completed', 'rolled_back', 'aborted', 'killed'];
@@ -103,6 +106,7 @@ export function initialState(at: Millis): RolloutState {
     notified: {},
     opsLog: [],
     processedIds: [],
+    directRollback: true,
   };
 }
 
@@ -251,6 +255,20 @@ class Run {
       if (s.processedIds.length > MAX_PROCESSED_IDS) s.processedIds.splice(0, s.processedIds.length - MAX_PROCESSED_IDS);
     }
     s.now = Math.max(s.now, event.at);
+    switch (event.type) {
+      case 'message-refused':
+        this.log('refuse', `${event.message} refused: ${event.reason}`);
+        return this.commands;
+      case 'notification-failed':
+        this.log('notification-failed', `notification ${event.event} to channel ${event.channel} failed: ${event.detail}`);
+        return this.commands;
+      case 'flag-lock-refused':
+        if (!isFinished(s)) {
+          this.log('refuse', `rollout refused: flag ${event.flag} is driven by rollout ${event.holder}; one rollout per flag — wait for it to finish or stop it first`);
+          this.finish('aborted', `flag ${event.flag} is driven by rollout ${event.holder}`);
+        }
+        return this.commands;
+    }
     if (isFinished(s)) {
       if ('id' in event) this.log('refuse', `${describeEvent(event)} refused: the rollout already finished (${s.outcome})`, actorOf(event));
       if (event.type === 'flag-write-failed') this.flagWriteFailed(event);
@@ -392,13 +410,8 @@ class Run {
 
   private operatorRefusal(event: Extract<RolloutEvent, { type: 'operator' }>): string | undefined {
     const { plan, s } = this;
-    const operators = plan.controls.operators;
-    if (operators && event.command !== 'force-promote' && !(event.role && operators.includes(event.role))) {
-      return `${event.command} needs one of the roles ${operators.join(', ')}`;
-    }
-    if (event.role && plan.roles[event.role] && !plan.roles[event.role]?.members.includes(event.by)) {
-      return `${event.by} does not hold the role ${event.role}`;
-    }
+    const denied = this.operatorAuthority(event);
+    if (denied) return denied;
     switch (event.command) {
       case 'resume':
         return s.status === 'paused' || s.status === 'holding' ? undefined : `there is nothing to resume: the rollout is ${s.status}`;
@@ -409,8 +422,6 @@ class Run {
         return s.phaseIndex >= plan.phases.length - 1 ? 'the rollout is already in its last phase' : undefined;
       case 'force-promote': {
         if (!event.reason) return 'promote --force needs a reason';
-        const roles = plan.controls.forcePromote?.roles;
-        if (roles && !(event.role && roles.includes(event.role))) return `promote --force needs one of the roles ${roles.join(', ')}`;
         if (s.status === 'rolling-back') return 'the rollout is rolling back';
         return s.phaseIndex >= plan.phases.length - 1 ? 'the rollout is already at its last phase' : undefined;
       }
@@ -421,6 +432,33 @@ class Run {
       case 'kill':
         return undefined;
     }
+  }
+
+  /**
+   * Whether the sender may give this operator command at all, by authority only: the roles the plan grants for it
+   * (`controls.operators` for every command, `controls.safety` for the commands that move toward safety — pause,
+   * rollback, abort, kill — and `controls.forcePromote` alone for promote --force, which is off without it), and the
+   * sender must hold the role it claims. A plan that grants no operator roles is steered by its owner only.
+   */
+  private operatorAuthority(event: Extract<RolloutEvent, { type: 'operator' }>): string | undefined {
+    const { plan } = this;
+    const { controls } = plan;
+    const command = event.command === 'force-promote' ? 'promote --force' : event.command;
+    let roles: string[];
+    if (event.command === 'force-promote') {
+      if (!controls.forcePromote) return 'promote --force is off for this plan (controls.forcePromote grants it to roles)';
+      roles = controls.forcePromote.roles;
+    } else {
+      roles = [...(controls.operators ?? []), ...(SAFETY_COMMANDS.includes(event.command) ? (controls.safety ?? []) : [])];
+    }
+    if (roles.length === 0) {
+      if (plan.owner && event.by === plan.owner) return undefined;
+      return `${command} needs the plan owner${plan.owner ? ` (${plan.owner})` : ''}: this plan grants no operator role for it (controls.operators${SAFETY_COMMANDS.includes(event.command) ? ' or controls.safety' : ''})`;
+    }
+    if (!event.role) return `${command} needs one of the roles ${roles.join(', ')}; the command named no role`;
+    if (!roles.includes(event.role)) return `${command} needs one of the roles ${roles.join(', ')}, not ${event.role}`;
+    if (!plan.roles[event.role]?.members.includes(event.by)) return `${event.by} does not hold the role ${event.role}`;
+    return undefined;
   }
 
   /** Which approval subject an approval by `role` without an explicit subject is for. */
@@ -1383,7 +1421,7 @@ class Run {
     const partial = plan.rollback.target === 'previous-percent' && s.phaseIndex > 0;
     const undo = [...s.compensations].filter((c) => !partial || c.phase === current).reverse();
     s.compensations = partial ? s.compensations.filter((c) => c.phase !== current) : [];
-    this.compensate(undo, 'rollback');
+    this.compensate(s.directRollback ? straightToSafety(undo) : undo, 'rollback');
     s.percent = partial ? (plan.phases[s.phaseIndex - 1]?.percent ?? 0) : 0;
     s.hold = undefined;
     s.pause = undefined;
@@ -1646,4 +1684,22 @@ function describeEvent(event: MessageEvent): string {
 
 function actorOf(event: MessageEvent): string | undefined {
   return 'by' in event ? event.by : undefined;
+}
+
+/**
+ * The compensations of a rollback collapsed to their end state, so traffic goes straight to the safe level in one
+ * write instead of stepping back phase by phase (30 → 10 → 0): the oldest flag compensation holds the level before
+ * the rollout touched the flags, and each cohort flag and configuration key goes back to its oldest recorded value.
+ * Flag writes come first: traffic leaves the canary before anything else is reverted.
+ */
+export function straightToSafety(undo: Compensation[]): Compensation[] {
+  const flags = undo.filter((c) => c.kind === 'flags');
+  const oldest = flags[flags.length - 1];
+  const cohorts = Object.assign({}, ...flags.map((c) => c.cohorts ?? {})) as Record<string, number>;
+  const configs = new Map<string, Compensation>();
+  for (const c of undo) if (c.kind === 'config' && c.key !== undefined) configs.set(`${c.provider ?? ''}\u0000${c.key}`, c);
+  return [
+    ...(oldest ? [{ ...oldest, cohorts: Object.keys(cohorts).length > 0 ? cohorts : undefined }] : []),
+    ...configs.values(),
+  ];
 }

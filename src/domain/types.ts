@@ -72,7 +72,16 @@ export type RolloutEvent =
   /** The result of checking that every provider the plan uses answers (before the first phase). */
   | { type: 'providers-checked'; at: Millis; offline: string[] }
   /** A retried flag write that went through. */
-  | { type: 'flag-write-retried'; at: Millis; flags: string[]; percent: number; enabled: boolean };
+  | { type: 'flag-write-retried'; at: Millis; flags: string[]; percent: number; enabled: boolean }
+  /**
+   * A message that could not be taken at all: a payload that does not parse (wrong shape, wrong types, too long, not
+   * decodable). It has no trustworthy id, so it is never deduplicated: each one is refused in the ops log.
+   */
+  | { type: 'message-refused'; at: Millis; message: string; reason: string }
+  /** A notification channel that could not deliver after its retries (reported, never retried forever). */
+  | { type: 'notification-failed'; at: Millis; channel: string; event: string; detail: string }
+  /** Another rollout holds the lock on a flag this rollout writes: this one never writes it. */
+  | { type: 'flag-lock-refused'; at: Millis; flag: string; holder: string };
 
 /** Events that carry a message id (deduplicated, also across continue-as-new). */
 export type MessageEvent = Extract<RolloutEvent, { id: string }>;
@@ -148,6 +157,7 @@ export type DecisionAction =
   | 'snapshot'
   | 'flag-write-failed'
   | 'flag-write-retried'
+  | 'notification-failed'
   | 'complete';
 
 export interface OpsLogEntry {
@@ -287,6 +297,11 @@ export interface RolloutState {
   opsLog: OpsLogEntry[];
   /** Message ids already processed (bounded), carried across continue-as-new. */
   processedIds: string[];
+  /**
+   * A rollback writes each flag straight to its safe state (one write per flag, traffic first, configuration after)
+   * instead of undoing phase by phase. Rollouts whose history predates this replay with it unset.
+   */
+  directRollback?: boolean;
 }
 
 /** The result of a finished rollout, as the workflow returns it and the simulator prints it. */

@@ -3,3 +3,4 @@
  * activities as types only (enforced by eslint).
  */
 export { rolloutWorkflow } from './rollout';
+export { flagLockWorkflow } from './flag-lock';

@@ -2,76 +2,81 @@
  * The rollout workflow's messages. Every operation exists as an Update (validated: a refused approval is rejected
  * with a reason and writes nothing to history) and as a Signal (so `temporal workflow signal` and the Temporal UI work
  * too; a refused signal is recorded in the ops log as refused). Plus a `status` query.
+ *
+ * Every payload is hostile until parsed: each input has a zod schema (bounded strings, finite numbers, known
+ * commands) that the workflow applies before anything else, and a payload that does not parse is refused in the ops
+ * log with the reason — it never fails a workflow task.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { z } from 'zod';
 import type { OperatorCommand, OpsLogEntry, Outcome, RolloutResult, RolloutStatus } from '../domain/types';
 import type { Plan } from '../plan/schema';
 
+/** Longest free-text field a message may carry (reasons, notes, details): longer is refused, never stored whole. */
+export const MAX_TEXT = 2_000;
+
+const text = (max: number) => z.string().max(max, `at most ${max} characters`);
+const name = text(200).min(1, 'must not be empty');
+const identity = text(320).min(1, 'must not be empty');
+const freeText = text(MAX_TEXT);
+
 /** Every message may carry an id; a repeated id is ignored (also across continue-as-new). */
-interface MessageBase {
-  id?: string;
-}
+const MessageBase = z.object({ id: name.optional() });
 
-export interface ApproveInput extends MessageBase {
-  role: string;
-  by: string;
+export const ApproveInput = MessageBase.extend({
+  role: name,
+  by: identity,
   /** `phase:<name>`, `budget:<name>` or `hold`; default: whatever is waiting for this role. */
-  subject?: string;
-  reason?: string;
+  subject: text(300).optional(),
+  reason: freeText.optional(),
   /** A JWS over the approval by the approver's key (verified by the worker before it counts). */
-  signature?: string;
-}
+  signature: text(20_000).optional(),
+});
+export type ApproveInput = z.infer<typeof ApproveInput>;
 
-export interface ConsumeTokenInput extends MessageBase {
-  token: string;
-  by: string;
-  role: string;
-  signature?: string;
-}
+export const ConsumeTokenInput = MessageBase.extend({ token: name, by: identity, role: name, signature: text(20_000).optional() });
+export type ConsumeTokenInput = z.infer<typeof ConsumeTokenInput>;
 
-export interface AttestInput extends MessageBase {
-  check: string;
-  by: string;
-  note?: string;
-}
+export const AttestInput = MessageBase.extend({ check: name, by: identity, note: freeText.optional() });
+export type AttestInput = z.infer<typeof AttestInput>;
 
-export interface ReportValueInput extends MessageBase {
-  name: string;
-  value: string | number | boolean;
-  by: string;
-}
+export const ReportValueInput = MessageBase.extend({
+  name,
+  value: z.union([freeText, z.number().finite(), z.boolean()]),
+  by: identity,
+});
+export type ReportValueInput = z.infer<typeof ReportValueInput>;
 
-export interface OperatorInput extends MessageBase {
-  command: OperatorCommand;
-  by: string;
-  role?: string;
-  reason?: string;
-}
+export const OperatorInput = MessageBase.extend({
+  command: z.enum(['pause', 'resume', 'abort', 'rollback', 'promote', 'force-promote', 'kill'] satisfies OperatorCommand[]),
+  by: identity,
+  role: name.optional(),
+  reason: freeText.optional(),
+});
+export type OperatorInput = z.infer<typeof OperatorInput>;
 
-export interface IncidentInput extends MessageBase {
-  severity: string;
-  title: string;
-  status?: 'open' | 'resolved';
-}
+export const IncidentInput = MessageBase.extend({
+  severity: text(50).min(1, 'must not be empty'),
+  title: text(500),
+  status: z.enum(['open', 'resolved']).optional(),
+});
+export type IncidentInput = z.infer<typeof IncidentInput>;
 
-export interface AlertInput extends MessageBase {
-  alert: string;
-  status: 'firing' | 'resolved';
-  labels?: Record<string, string>;
-}
+export const AlertInput = MessageBase.extend({
+  alert: name,
+  status: z.enum(['firing', 'resolved']),
+  labels: z
+    .record(text(200), text(1_000))
+    .refine((labels) => Object.keys(labels).length <= 100, 'at most 100 labels')
+    .optional(),
+});
+export type AlertInput = z.infer<typeof AlertInput>;
 
-export interface SpendInput extends MessageBase {
-  budget: string;
-  total: number;
-}
+export const SpendInput = MessageBase.extend({ budget: name, total: z.number().finite().min(0) });
+export type SpendInput = z.infer<typeof SpendInput>;
 
-export interface TaskResultInput extends MessageBase {
-  task: string;
-  scope: string;
-  ok: boolean;
-  by: string;
-  detail?: string;
-}
+export const TaskResultInput = MessageBase.extend({ task: name, scope: name, ok: z.boolean(), by: identity, detail: freeText.optional() });
+export type TaskResultInput = z.infer<typeof TaskResultInput>;
 
 /** What an accepted update answers: the ops-log lines it caused and the status after it. */
 export interface MessageOutcome {

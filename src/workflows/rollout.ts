@@ -17,7 +17,8 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { ActivityFailure, ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, type SignalDefinition, type UpdateDefinition } from '@temporalio/common';
+import type { z } from 'zod';
 import type { RolloutActivities } from '../activities/rollout-activities';
 import { checkKey } from '../domain/conditions';
 import { feed, timerEventTime, type Effects } from '../domain/driver';
@@ -28,6 +29,7 @@ import { sustainProgress } from '../domain/sustain';
 import type { Plan } from '../plan/schema';
 import { findPlanTask } from '../plan/tasks';
 import * as m from './messages';
+import { isUndecodable, UNDECODABLE } from './payload-converter';
 import { canaryPhaseKey, canaryPlanIdKey, canaryStatusKey, canaryTrafficPercentKey } from './search-attributes';
 
 export interface RolloutWorkflowInput {
@@ -42,11 +44,31 @@ export interface RolloutWorkflowInput {
    * local activities and may skip time while one runs.
    */
   localActivities?: boolean;
+  /** This rollout holds the locks on its flags (taken before its first write, released when it settles). */
+  flagLocked?: boolean;
 }
 
-const { setFlags, setConfig, runTask, runCheck, notify } = proxyActivities<RolloutActivities>({
+const { setConfig, runTask, runCheck, notify } = proxyActivities<RolloutActivities>({
   startToCloseTimeout: '2m',
   retry: { initialInterval: '1s', maximumInterval: '1m', maximumAttempts: 10 },
+});
+// Flag writes sit between a breach and traffic leaving the canary: a lost worker costs 10 s, not minutes, and a store
+// that fails is given up on within seconds — the machine then retries the write every analysis interval (and a later
+// write of the flag supersedes it), so neither a backoff nor a dead store blocks the next decision.
+const { setFlags } = proxyActivities<RolloutActivities>({
+  startToCloseTimeout: '10s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '2s', maximumAttempts: 3 },
+});
+// One activity per notification channel, never awaited on the decision path; at least once, with an idempotency key;
+// a channel that still fails after its retries is reported in the ops log, not retried forever.
+const { notifyChannel } = proxyActivities<RolloutActivities>({
+  startToCloseTimeout: '15s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 4 },
+});
+// Taking the flag locks never gives up: a rollout that cannot tell whether it may write its flags writes nothing.
+const { acquireFlagLocks, releaseFlagLocks } = proxyActivities<RolloutActivities>({
+  startToCloseTimeout: '15s',
+  retry: { initialInterval: '1s', maximumInterval: '10s' },
 });
 // Metric reads are frequent and cheap to repeat: a local activity costs one history event instead of three.
 const local = proxyLocalActivities<RolloutActivities>({
@@ -55,11 +77,25 @@ const local = proxyLocalActivities<RolloutActivities>({
 });
 const remote = proxyActivities<RolloutActivities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 3 } });
 
+/** One queued message or event, with the signature that came with it (checked before the event has any effect). */
+interface Inbound {
+  event: RolloutEvent;
+  signature?: string;
+}
+
 export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<RolloutResult> {
   const { plan } = input;
   const info = workflowInfo();
   const state = input.state ?? initialState(Date.now());
-  const inbox: RolloutEvent[] = [];
+  // Rollouts started before these rules replay without them: notifications awaited in line, rollbacks phase by phase,
+  // no flag lock. Every run started by this code takes the new path (trust-v2).
+  const trustV2 = patched('trust-v2');
+  state.directRollback = trustV2;
+  const inbox: Inbound[] = [];
+  /** Notifications on their way, not awaited by decisions; a run ends (or continues as new) after they settle. */
+  const inFlight = new Set<Promise<void>>();
+  let notificationSeq = 0;
+  let messageSeq = 0;
   // Well under the server's 4,096-event suggestion: a loop step (a batch of checks) may add a few dozen after the check.
   const maxEvents = input.maxHistoryEvents ?? 3_800;
   const { observeMetrics, verifySignature, checkProviders, readFlags } = input.localActivities === false ? remote : local;
@@ -107,31 +143,51 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       const cond = findCheckCondition(plan, c.check);
       return cond ? runCheck({ condition: cond }) : Promise.resolve({ ok: false, detail: `check ${c.check} not in plan` });
     },
-    // A notification that cannot be delivered is logged by the worker; it never stops a rollout.
-    notify: (c) =>
-      notify({
-        rolloutId: info.workflowId,
-        event: c.event,
-        message: c.message,
-        channels: c.channels.flatMap((name) => (plan.channels[name] ? [{ name, config: plan.channels[name] }] : [])),
-      }).catch((err: unknown) => log.warn('notification failed', { event: c.event, error: String(err) })),
+    notify: (c) => {
+      const channels = c.channels.flatMap((name) => (plan.channels[name] ? [{ name, config: plan.channels[name] }] : []));
+      if (!trustV2) {
+        // The path of rollouts started before trust-v2: one activity for every channel, awaited in line.
+        return notify({ rolloutId: info.workflowId, event: c.event, message: c.message, channels }).catch((err: unknown) =>
+          log.warn('notification failed', { event: c.event, error: String(err) }),
+        );
+      }
+      const seq = ++notificationSeq;
+      for (const channel of channels) {
+        const idempotencyKey = `${info.workflowId}/${info.runId}/${seq}/${channel.name}`;
+        const delivery: Promise<void> = notifyChannel({ rolloutId: info.workflowId, channel, event: c.event, message: c.message, idempotencyKey })
+          .catch((err: unknown) => {
+            const detail = err instanceof ActivityFailure ? (err.cause?.message ?? err.message) : String(err);
+            inbox.push({ event: { type: 'notification-failed', at: Date.now(), channel: channel.name, event: c.event, detail: detail.slice(0, 500) } });
+          })
+          .finally(() => inFlight.delete(delivery));
+        inFlight.add(delivery);
+      }
+      return Promise.resolve();
+    },
   };
 
-  // --- messages: updates validate with the machine's own refusal rules; signals are refused in the ops log.
+  // --- messages. Every payload is parsed before anything else; one that does not parse is refused in the ops log.
+  // Signatures travel inside the queued message and are checked by the loop before the event counts: nothing a
+  // validator or another message does can remove or replace them.
+  const nextId = (type: string) => `${type}-${info.runId}-${++messageSeq}`;
   const toEvent = <T extends MessageEvent['type']>(type: T, id: string | undefined, body: object): MessageEvent =>
-    ({ type, at: Date.now(), id: id ?? `${type}-${info.runId}-${Date.now()}-${inbox.length}`, ...body }) as MessageEvent;
-  const validate = (event: MessageEvent) => {
-    // The handler builds the event again and keeps its signature; a validator leaves nothing behind.
-    signatures.delete(event.id);
-    const why = updateRefusal(plan, state, event);
-    if (why) throw new Error(why);
+    ({ type, at: Date.now(), id: id ?? nextId(type), ...body }) as MessageEvent;
+  type Parsed<I> = { ok: true; input: I } | { ok: false; refused: RolloutEvent };
+  const parse = <I>(schema: z.ZodType<I>, message: string, raw: unknown): Parsed<I> => {
+    const why = isUndecodable(raw) ? raw[UNDECODABLE] : undefined;
+    const result = why === undefined ? schema.safeParse(raw) : undefined;
+    if (result?.success) return { ok: true, input: result.data };
+    const reason = why ?? describeIssues(result?.error);
+    return { ok: false, refused: { type: 'message-refused', at: Date.now(), message: `${message} message`, reason } };
   };
+
   /** Update id → the ops-log lines its event caused, until the update handler has read them. */
   const processed = new Map<string, OpsLogEntry[]>();
   const updateIds = new Set<string>();
-  const enqueueAndWait = async (event: MessageEvent): Promise<m.MessageOutcome> => {
+  const enqueueAndWait = async (queued: Inbound & { event: MessageEvent }): Promise<m.MessageOutcome> => {
+    const { event } = queued;
     updateIds.add(event.id);
-    inbox.push(event);
+    inbox.push(queued);
     await condition(() => processed.has(event.id));
     updateIds.delete(event.id);
     // Only what this message caused: a signal processed in the same loop step has its own lines.
@@ -151,18 +207,13 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     if ('id' in event && updateIds.has(event.id)) processed.set(event.id, state.opsLog.slice(logStart));
   };
 
-  // Signatures travel beside the event, not in the machine state; the worker verifies them before the event counts.
-  const signatures = new Map<string, string>();
-  const signed = (event: MessageEvent, signature: string | undefined): MessageEvent => {
-    if (signature) signatures.set(event.id, signature);
-    return event;
-  };
-  const verify = async (event: RolloutEvent): Promise<RolloutEvent> => {
-    if ((event.type !== 'approval' && event.type !== 'consume-token') || !signatures.has(event.id)) return event;
-    const jws = signatures.get(event.id) as string;
-    signatures.delete(event.id);
+  /** The event a queued message stands for once its signature (if it needs one) has been checked. */
+  const verify = async ({ event, signature }: Inbound): Promise<RolloutEvent> => {
+    if (event.type !== 'approval' && event.type !== 'consume-token') return event;
+    // Whatever the payload claimed, only a signature checked here counts as verified.
+    if (!signature) return { ...event, verified: false };
     const verdict = await verifySignature({
-      jws,
+      jws: signature,
       keyRefs: plan.roles[event.role]?.keys ?? [],
       at: event.at,
       decision:
@@ -173,38 +224,72 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     return verdict.verified ? { ...event, verified: true } : { ...event, verified: false, signatureProblem: verdict.problem };
   };
 
-  // `verified` is provisional until the loop has checked the signature: validators judge everything else.
-  const approval = (decision: 'approve' | 'reject') => (i: m.ApproveInput) =>
-    signed(toEvent('approval', i.id, { role: i.role, by: i.by, subject: i.subject, reason: i.reason, decision, verified: Boolean(i.signature) }), i.signature);
-  const token = (i: m.ConsumeTokenInput) =>
-    signed(toEvent('consume-token', i.id, { token: i.token, by: i.by, role: i.role, verified: Boolean(i.signature) }), i.signature);
-  const attest = (i: m.AttestInput) => toEvent('attestation', i.id, { check: i.check, by: i.by, note: i.note });
-  const report = (i: m.ReportValueInput) => toEvent('report-value', i.id, { name: i.name, value: i.value, by: i.by });
-  const operator = (i: m.OperatorInput) => toEvent('operator', i.id, { command: i.command, by: i.by, role: i.role, reason: i.reason });
+  const approval = (decision: 'approve' | 'reject') => (i: m.ApproveInput): Inbound & { event: MessageEvent } => ({
+    event: toEvent('approval', i.id, { role: i.role, by: i.by, subject: i.subject, reason: i.reason, decision, verified: false }),
+    signature: i.signature,
+  });
+  const token = (i: m.ConsumeTokenInput): Inbound & { event: MessageEvent } => ({
+    event: toEvent('consume-token', i.id, { token: i.token, by: i.by, role: i.role, verified: false }),
+    signature: i.signature,
+  });
+  const unsigned =
+    <I>(build: (i: I) => MessageEvent) =>
+    (i: I): Inbound & { event: MessageEvent } => ({ event: build(i) });
+  const attest = unsigned((i: m.AttestInput) => toEvent('attestation', i.id, { check: i.check, by: i.by, note: i.note }));
+  const report = unsigned((i: m.ReportValueInput) => toEvent('report-value', i.id, { name: i.name, value: i.value, by: i.by }));
+  const operator = unsigned((i: m.OperatorInput) => toEvent('operator', i.id, { command: i.command, by: i.by, role: i.role, reason: i.reason }));
 
-  // Updates: the validator refuses with the machine's reason (nothing is written to history); the handler queues the
-  // event and answers once the loop has processed it. The update id doubles as the message id.
-  const withUpdateId = <I extends { id?: string }>(i: I): I => ({ ...i, id: i.id ?? currentUpdateInfo()?.id });
-  const register = <I extends { id?: string }>(update: UpdateDefinition<m.MessageOutcome, [I]>, build: (i: I) => MessageEvent) =>
-    setHandler(update, (i) => enqueueAndWait(build(withUpdateId(i))), { validator: (i) => validate(build(withUpdateId(i))) });
-  register(m.approveUpdate, approval('approve'));
-  register(m.rejectUpdate, approval('reject'));
-  register(m.consumeTokenUpdate, token);
-  register(m.attestUpdate, attest);
-  register(m.reportValueUpdate, report);
-  register(m.operatorUpdate, operator);
-  setHandler(m.approveSignal, (i) => void inbox.push(approval('approve')(i)));
-  setHandler(m.rejectSignal, (i) => void inbox.push(approval('reject')(i)));
-  setHandler(m.consumeTokenSignal, (i) => void inbox.push(token(i)));
-  setHandler(m.attestSignal, (i) => void inbox.push(attest(i)));
-  setHandler(m.reportValueSignal, (i) => void inbox.push(report(i)));
-  setHandler(m.operatorSignal, (i) => void inbox.push(operator(i)));
-  setHandler(m.incidentSignal, (i) => void inbox.push(toEvent('incident', i.id, { severity: i.severity, title: i.title, status: i.status })));
-  setHandler(m.alertSignal, (i) => void inbox.push(toEvent('alert', i.id, { alert: i.alert, status: i.status, labels: i.labels })));
-  setHandler(m.spendSignal, (i) => void inbox.push(toEvent('spend', i.id, { budget: i.budget, total: i.total })));
-  setHandler(m.taskResultSignal, (i) =>
-    void inbox.push({ type: 'task-result', at: Date.now(), task: i.task, scope: i.scope, ok: i.ok, by: i.by, detail: i.detail }),
-  );
+  // Updates: the validator refuses with the machine's reason (nothing is written to history); a payload that does not
+  // parse passes the validator so the handler can refuse it in the ops log. The update id doubles as the message id.
+  const register = <I extends { id?: string }>(
+    update: UpdateDefinition<m.MessageOutcome, [I]>,
+    schema: z.ZodType<I>,
+    build: (i: I) => Inbound & { event: MessageEvent },
+  ) => {
+    const withUpdateId = (i: I): I => ({ ...i, id: i.id ?? currentUpdateInfo()?.id });
+    setHandler(update, async (raw: unknown) => {
+      const parsed = parse(schema, update.name, raw);
+      if (!parsed.ok) {
+        inbox.push({ event: parsed.refused });
+        throw ApplicationFailure.nonRetryable(parsed.refused.type === 'message-refused' ? parsed.refused.reason : 'malformed', 'MessageRefused');
+      }
+      return enqueueAndWait(build(withUpdateId(parsed.input)));
+    }, {
+      validator: (raw: unknown) => {
+        const parsed = parse(schema, update.name, raw);
+        if (!parsed.ok) return;
+        // A signature is judged by the loop; everything else the machine can judge now.
+        const { event, signature } = build(withUpdateId(parsed.input));
+        const why = updateRefusal(plan, state, 'verified' in event ? { ...event, verified: Boolean(signature) } as MessageEvent : event);
+        if (why) throw new Error(why);
+      },
+    });
+  };
+  register(m.approveUpdate, m.ApproveInput, approval('approve'));
+  register(m.rejectUpdate, m.ApproveInput, approval('reject'));
+  register(m.consumeTokenUpdate, m.ConsumeTokenInput, token);
+  register(m.attestUpdate, m.AttestInput, attest);
+  register(m.reportValueUpdate, m.ReportValueInput, report);
+  register(m.operatorUpdate, m.OperatorInput, operator);
+
+  /** A signal: parsed, then queued; one that does not parse is queued as its own refusal. */
+  const onSignal = <I>(signal: SignalDefinition<[I]>, schema: z.ZodType<I>, build: (i: I) => Inbound) =>
+    setHandler(signal, (raw: unknown) => {
+      const parsed = parse(schema, signal.name, raw);
+      inbox.push(parsed.ok ? build(parsed.input) : { event: parsed.refused });
+    });
+  onSignal(m.approveSignal, m.ApproveInput, approval('approve'));
+  onSignal(m.rejectSignal, m.ApproveInput, approval('reject'));
+  onSignal(m.consumeTokenSignal, m.ConsumeTokenInput, token);
+  onSignal(m.attestSignal, m.AttestInput, attest);
+  onSignal(m.reportValueSignal, m.ReportValueInput, report);
+  onSignal(m.operatorSignal, m.OperatorInput, operator);
+  onSignal(m.incidentSignal, m.IncidentInput, unsigned((i) => toEvent('incident', i.id, { severity: i.severity, title: i.title, status: i.status })));
+  onSignal(m.alertSignal, m.AlertInput, unsigned((i) => toEvent('alert', i.id, { alert: i.alert, status: i.status, labels: i.labels })));
+  onSignal(m.spendSignal, m.SpendInput, unsigned((i) => toEvent('spend', i.id, { budget: i.budget, total: i.total })));
+  onSignal(m.taskResultSignal, m.TaskResultInput, (i) => ({
+    event: { type: 'task-result', at: Date.now(), task: i.task, scope: i.scope, ok: i.ok, by: i.by, detail: i.detail },
+  }));
   setHandler(m.statusQuery, () => statusView(plan, state, info.workflowId));
   setHandler(m.resultQuery, () => resultOf(plan, state));
   setHandler(m.planQuery, () => plan);
@@ -223,9 +308,18 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       { key: canaryTrafficPercentKey, value: state.percent },
     ]);
   };
+  let flagLocked = input.flagLocked ?? false;
+  const lockRequest = { rolloutId: info.workflowId, providerName: plan.target.provider, provider: flagProvider, flags: plan.target.flags };
   if (!input.state) {
     upsertMemo({ plan: { id: plan.id, name: plan.name, flags: plan.target.flags, environment: plan.target.environment, phases: plan.phases.map((p) => `${p.name} ${p.percent}%`) } });
-    await feed(plan, state, { type: 'start', at: Date.now() }, effects);
+    // One rollout per flag, whatever its workflow id: the locks come before anything is written.
+    const lock = trustV2 ? await acquireFlagLocks(lockRequest) : { granted: true as const };
+    if (lock.granted) {
+      flagLocked = trustV2;
+      await feed(plan, state, { type: 'start', at: Date.now() }, effects);
+    } else {
+      await feed(plan, state, { type: 'flag-lock-refused', at: Date.now(), flag: lock.flag, holder: lock.holder }, effects);
+    }
     show();
   }
 
@@ -239,7 +333,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const phaseBefore = state.phaseIndex;
     if (inbox.length > 0) {
       while (inbox.length > 0) {
-        await handleMessage(await verify(inbox.shift() as RolloutEvent));
+        await handleMessage(await verify(inbox.shift() as Inbound));
       }
     } else {
       await feed(plan, state, { type: 'tick', at: timerEventTime(state.wakeAt, Date.now()) }, effects);
@@ -249,11 +343,16 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const history = workflowInfo();
     if (history.continueAsNewSuggested || history.historyLength >= maxEvents || (phaseBefore !== state.phaseIndex && history.historyLength > 500)) {
       await condition(allHandlersFinished);
-      if (inbox.length === 0) await continueAsNew<typeof rolloutWorkflow>({ ...input, state });
+      // Notifications still on their way would lose their failure reports: wait for them unless history is too long.
+      const overdue = history.historyLength >= maxEvents + 2_000;
+      if (inbox.length === 0 && (inFlight.size === 0 || overdue)) await continueAsNew<typeof rolloutWorkflow>({ ...input, state, flagLocked });
     }
   }
+  // The rollout is over and its flags are settled: let the last notifications land (or fail and be reported).
+  await condition(() => inFlight.size === 0);
+  if (flagLocked) await releaseFlagLocks(lockRequest);
   // Messages that arrived as the rollout finished are refused in the ops log, and their updates answered.
-  while (inbox.length > 0) await handleMessage(inbox.shift() as RolloutEvent);
+  while (inbox.length > 0) await handleMessage((inbox.shift() as Inbound).event);
   await condition(allHandlersFinished);
   return resultOf(plan, state);
 }
@@ -293,4 +392,11 @@ function statusView(plan: Plan, state: RolloutState, rolloutId: string): m.Rollo
       : [],
     opsLog: state.opsLog.slice(-50) as OpsLogEntry[],
   };
+}
+
+/** A zod error in one line: each problem with the field it is about ("by: expected string, received number"). */
+function describeIssues(error: z.ZodError | undefined): string {
+  if (!error) return 'the payload could not be parsed';
+  const lines = error.issues.slice(0, 5).map((issue) => `${issue.path.length ? issue.path.join('.') : 'payload'}: ${issue.message}`);
+  return `malformed payload: ${lines.join('; ')}${error.issues.length > 5 ? ` (+${error.issues.length - 5} more)` : ''}`.slice(0, 1_000);
 }

@@ -93,7 +93,12 @@ export async function runEquivalence(file: string): Promise<EquivalenceRun> {
     await alignToScenarioStart(env, scenario);
     const workflowId = `equivalence-${Date.now()}`;
     const handle = await startRollout(env.client, sim, { workflowId, taskQueue: 'equivalence', localActivities: false });
-    const started = (await handle.query(m.resultQuery)).opsLog[0]?.at;
+    // The rollout takes its flag locks (an activity) before it starts: wait for its first decision.
+    let started: number | undefined;
+    for (let tries = 0; started === undefined && tries < 200; tries++) {
+      started = (await handle.query(m.resultQuery)).opsLog[0]?.at;
+      if (started === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     if (started === undefined) throw new Error('the rollout did not start');
     const simulated = await simulate(sim, scenario, { start: started });
 

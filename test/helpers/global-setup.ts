@@ -6,13 +6,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { resolveTemporalBinary } from '../../src/dev/temporal-binaries';
+import { workflowCodeOptions } from '../../src/worker';
 import { SETUP_FILE_ENV, type TestSetup } from './temporal-env';
 
 export default async function globalSetup(): Promise<void> {
   const cli = resolveTemporalBinary('cli');
   const testServer = resolveTemporalBinary('test-server');
   const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../../src/workflows'),
+    ...workflowCodeOptions(),
     logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: console.warn, error: console.error },
   });
   const dir = resolve(__dirname, '..', '..', '.temporal', 'test');

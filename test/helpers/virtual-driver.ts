@@ -19,6 +19,8 @@ export interface VirtualWorld {
   metric?(name: string, at: number): number;
   /** The providers that do not answer at a time. */
   offline?(at: number): string[];
+  /** Changes to the initial state (the rules of a rollout started by older code). */
+  initial?: Partial<RolloutState>;
 }
 
 export interface VirtualRun {
@@ -31,7 +33,7 @@ export interface VirtualRun {
 
 /** Runs `plan` from time 0 until it settles or `world.horizon`. */
 export async function driveVirtually(plan: Plan, world: VirtualWorld): Promise<VirtualRun> {
-  const state = initialState(0);
+  const state = { ...initialState(0), ...world.initial };
   const written: VirtualRun['written'] = [];
   const effects: Effects = {
     setFlags: async (c) => {

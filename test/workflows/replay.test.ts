@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { decodeRecordedHistories, HISTORY_FIXTURES, type RecordedHistories } from '../helpers/equivalence';
 import { workflowBundle } from '../helpers/temporal-env';
+import { workflowCodeOptions } from '../../src/worker';
 
 // Recorded with RECORD_HISTORIES=1 npx jest test/workflows/equivalence.test.ts; a change to the workflow code that
 // would make a running rollout take another path fails here. `*.before-provider-check.json` were recorded before the
@@ -17,7 +18,7 @@ describe('recorded rollout histories replay against the current workflow code', 
   it.each(files)('%s replays without nondeterminism', async (file) => {
     const histories = decodeRecordedHistories(JSON.parse(readFileSync(join(HISTORY_FIXTURES, file), 'utf8')) as RecordedHistories);
     const failures: string[] = [];
-    for await (const result of Worker.runReplayHistories({ workflowBundle: workflowBundle() }, histories)) {
+    for await (const result of Worker.runReplayHistories({ workflowBundle: workflowBundle(), dataConverter: { payloadConverterPath: workflowCodeOptions().payloadConverterPath } }, histories)) {
       if (result.error) failures.push(`${result.runId}: ${result.error.message}`);
     }
     expect(failures).toEqual([]);

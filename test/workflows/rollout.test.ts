@@ -107,15 +107,15 @@ describe('rollout workflow on the time-skipping server', () => {
     expect(simulated.result.decisions.map((d) => `${d.phase}:${d.action}`)).toEqual(result.decisions.map((d) => `${d.phase}:${d.action}`));
   });
 
-  it('records a resume as refused when nothing is held, and rolls back on an operator abort', async () => {
+  it('refuses a resume from a role granted only safety commands, and rolls back on its abort', async () => {
     const id = 'mini-abort';
     scenarios.set(id, loadScenarioFile(join(fixtures, 'scenarios', 'mini-happy.yaml')));
     const handle = await startRollout(env.client, await planFor(id), { workflowId: id, taskQueue, localActivities: false });
-    await handle.signal(operatorSignal, { command: 'resume', by: 'sre@example.com' });
-    await handle.signal(operatorSignal, { command: 'abort', by: 'sre@example.com', reason: 'customer escalation' });
+    await handle.signal(operatorSignal, { command: 'resume', by: 'sre@example.com', role: 'sre' });
+    await handle.signal(operatorSignal, { command: 'abort', by: 'sre@example.com', role: 'sre', reason: 'customer escalation' });
     const result = await withTimeNudges(env, id, rolloutResult(handle));
     expect(result.outcome).toBe('aborted');
-    expect(result.decisions.at(-1)?.reason).toContain('aborted by sre@example.com: customer escalation');
-    expect(result.opsLog.find((e) => e.action === 'refuse')?.reason).toMatch(/nothing to resume/);
+    expect(result.decisions.at(-1)?.reason).toContain('aborted by sre@example.com (sre): customer escalation');
+    expect(result.opsLog.find((e) => e.action === 'refuse')?.reason).toMatch(/resume by .*refused: resume needs the plan owner: this plan grants no operator role for it/);
   });
 });

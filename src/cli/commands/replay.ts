@@ -9,6 +9,7 @@
  * unknown.
  */
 import type { Command } from 'commander';
+import { workflowCodeOptions } from '../../worker';
 import { Worker, type ReplayWorkerOptions } from '@temporalio/worker';
 import { type CliContext, ExitCode } from '../context';
 import { fetchHistoryChain } from '../history-chain';
@@ -39,9 +40,11 @@ export function registerReplayCommand(program: Command, cli: CliContext): void {
     .action(async (rolloutId: string, options: ReplayOptions) => {
       await withRollout(cli, rolloutId, async (_handle, client) => {
         const runs = await fetchHistoryChain(client, rolloutId);
-        const workerOptions: ReplayWorkerOptions = options.workflowBundle
-          ? { workflowBundle: { codePath: options.workflowBundle } }
-          : { workflowsPath: require.resolve('../../workflows') };
+        const code = workflowCodeOptions();
+        const workerOptions: ReplayWorkerOptions = {
+          dataConverter: { payloadConverterPath: code.payloadConverterPath },
+          ...(options.workflowBundle ? { workflowBundle: { codePath: options.workflowBundle } } : { workflowsPath: code.workflowsPath }),
+        };
         const verdicts: ReplayVerdict[] = [];
         const events = new Map(runs.map((r) => [r.runId, r.history.events?.length ?? 0]));
         const histories = runs.map((r) => ({ workflowId: rolloutId, history: r.history }));

@@ -37,3 +37,21 @@ export function createFlagStore(name: string, config: FlagProviderConfig, option
     }
   }
 }
+
+/**
+ * Which store a provider entry writes, as a stable string: the type and the resolved location (file path, server
+ * and project and environment, URL). Two plans that name one flag file or server differently get the same identity,
+ * so one flag is locked once whatever the provider is called.
+ */
+export function flagStoreIdentity(config: FlagProviderConfig, options: Pick<CreateFlagStoreOptions, 'root'> = {}): string {
+  switch (config.type) {
+    case 'flagd-file':
+      return `flagd-file:${resolve(options.root ?? '.', config.path)}`;
+    case 'unleash':
+      return `unleash:${config.url.replace(/\/+$/, '')}|${config.project ?? 'default'}|${config.environment}`;
+    case 'webhook':
+      return `webhook:${config.url}`;
+    default:
+      return JSON.stringify(config);
+  }
+}

@@ -47,6 +47,11 @@ export interface Notification {
    * channels show the message as a resolution.
    */
   resolve?: boolean;
+  /**
+   * The same for every delivery attempt of one notification (retries, a worker that died mid-send): receivers that
+   * deduplicate on it see each notification once. The webhook sends it as the `Idempotency-Key` header.
+   */
+  idempotencyKey?: string;
 }
 
 export interface Notifier {

@@ -111,6 +111,7 @@ export class WebhookNotifier implements Notifier {
     const now = (this.options.now ?? Date.now)();
     const body = JSON.stringify(webhookBody(notification, now));
     const headers: Record<string, string> = {};
+    if (notification.idempotencyKey) headers['Idempotency-Key'] = notification.idempotencyKey;
     if (secret) {
       const timestamp = Math.floor(now / 1000);
       headers[TIMESTAMP_HEADER] = String(timestamp);
