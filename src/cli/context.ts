@@ -4,6 +4,7 @@
  * the CLI in-process, against their own server, and read what it printed.
  */
 import type { Client } from '@temporalio/client';
+import { configuredServer, connectClient } from '../client';
 
 /** Exit codes of `canary`: 0 done, 1 refused or failed, 2 usage error or invalid plan. */
 export const ExitCode = { Ok: 0, Failed: 1, Usage: 2 } as const;
@@ -97,8 +98,6 @@ export class CliContext {
   }
 
   private async connect(): Promise<Client> {
-    // Loaded on first use: commands that never talk to Temporal (validate, plan) do not load its client.
-    const { configuredServer, connectClient } = await import('../client');
     return connectClient(this.env).catch((err: unknown) => {
       const server = configuredServer(this.env);
       throw new Error(
