@@ -16,6 +16,7 @@ import type { FlagStore } from '../providers/flags/flag-store';
 import type { MetricSource } from '../providers/metrics/metric-source';
 import type { Notification, Notifier } from '../providers/notify/notifier';
 import { NotifyFailed } from '../providers/notify/notify-failed';
+import { redactSecrets } from '../providers/secrets/redact';
 import { approverKeysFromEnvironment, type ApproverKeys, type SignatureVerdict, type SignedDecision, verifyDecision } from '../providers/identity/approval-signature';
 
 type FlagProviderConfig = Plan['providers']['flags'][string];
@@ -222,11 +223,13 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
       switch (run.type) {
         case 'command': {
           const result = await runCommand(run.command, tryParseDuration(run.timeout) ?? 600_000);
-          return { ok: result.exitCode === 0, detail: `exit ${result.exitCode}${result.output ? `: ${result.output.slice(-200)}` : ''}` };
+          // The output goes into history and reports: secrets from the worker's environment are redacted first.
+          const output = redactSecrets(result.output).slice(-200);
+          return { ok: result.exitCode === 0, detail: `exit ${result.exitCode}${output ? `: ${output}` : ''}` };
         }
         case 'http': {
           const response = await fetch(run.url, { method: run.method, signal: AbortSignal.timeout(30_000) }).catch((err: Error) => err);
-          if (response instanceof Error) return { ok: false, detail: response.message };
+          if (response instanceof Error) return { ok: false, detail: redactSecrets(response.message) };
           return { ok: response.ok, detail: `HTTP ${response.status}` };
         }
         default:
@@ -244,7 +247,7 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
         return { ok: result.exitCode === c.expectExit, detail: `exit ${result.exitCode} (expected ${c.expectExit})` };
       }
       const response = await fetch(c.url, { method: c.method, signal: AbortSignal.timeout(tryParseDuration(c.timeout) ?? 60_000) }).catch((err: Error) => err);
-      if (response instanceof Error) return { ok: false, detail: response.message };
+      if (response instanceof Error) return { ok: false, detail: redactSecrets(response.message) };
       return { ok: response.status === c.expectStatus, detail: `HTTP ${response.status} (expected ${c.expectStatus})` };
     },
 
