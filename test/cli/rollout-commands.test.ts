@@ -53,17 +53,20 @@ phases:
     approvals: [{ role: cfo }]
 `;
 
-// Stays in its first phase until an operator acts.
+// Stays in its first phase until an operator acts. One flag per rollout: a flag is driven by one rollout at a time.
 const OPS_PLAN = `
 apiVersion: canary/v1
 id: cli-ops
 name: CLI ops
-target: { flags: [ops-flag], provider: flagd, environment: cli }
+target: { flags: [OPS_FLAG], provider: flagd, environment: cli }
 providers:
   flags: { flagd: { type: flagd-file, path: flags.json } }
   metrics: { sim: { type: scenario } }
 metrics:
   error_rate: { source: sim, query: error_rate, unit: ratio }
+roles:
+  sre: { members: [sre@example.com] }
+controls: { operators: [sre], forcePromote: { roles: [sre] } }
 analysis: { interval: 1s }
 gates:
   - name: errors-ok
@@ -86,7 +89,12 @@ let cliEnv: NodeJS.ProcessEnv;
 let cfoKey: JWK;
 let publicKeyFile: string;
 let planFile: string;
-let opsPlanFile: string;
+/** The operator plan on a flag of the rollout's own, as a file. */
+const opsPlanFile = (id: string): string => {
+  const file = join(dir, `${id}.yaml`);
+  writeFileSync(file, OPS_PLAN.replace('OPS_FLAG', `${id}-flag`));
+  return file;
+};
 const dir = mkdtempSync(join(tmpdir(), 'canary-cli-rollouts-'));
 
 /** Runs `canary` in-process against the test server. */
@@ -131,8 +139,6 @@ beforeAll(async () => {
   writeFileSync(publicKeyFile, JSON.stringify(publicKey));
   planFile = join(dir, 'checkout.yaml');
   writeFileSync(planFile, PLAN);
-  opsPlanFile = join(dir, 'ops.yaml');
-  writeFileSync(opsPlanFile, OPS_PLAN);
 
   dev = await startDevRollouts({ taskQueue: TASK_QUEUE, approverKeys: [publicKey], root: dir });
   env = dev.env;
@@ -186,7 +192,14 @@ describe('a rollout driven through the CLI from start to evidence', () => {
   test('a second start under the same id is refused with exit 1 and says how to follow the running one', async () => {
     const run = await canary('start', planFile, '--id', id, '--task-queue', TASK_QUEUE);
     expect(run.code).toBe(1);
-    expect(run.stderr).toBe(`a rollout with id ${id} is already running: follow it with \`canary watch ${id}\`, or start this plan under another --id\n`);
+    expect(run.stderr).toBe(`a rollout with id ${id} is already running: follow it with \`canary watch ${id}\`. One rollout drives a flag at a time, whatever its id: stop that one first (\`canary abort ${id} --reason …\`)\n`);
+  });
+
+  test('a start of the same flags under another id is refused with exit 1, naming the rollout that drives them', async () => {
+    const run = await canary('start', planFile, '--id', 'cli-happy-again', '--task-queue', TASK_QUEUE);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`cli-happy-again was refused: rollout refused: flag checkout-v3 is driven by rollout ${id}; one rollout per flag — wait for it to finish or stop it first\n`);
+    expect((await rolloutResult(getRollout(env.client, 'cli-happy-again'))).finalPercent).toBe(0);
   });
 
   test('status shows the waiting token and the exact command that consumes it', async () => {
@@ -395,33 +408,33 @@ describe('reject', () => {
 describe('operator commands', () => {
   test('pause and resume: the rollout says what it is, and refuses what does not apply', async () => {
     const id = 'cli-pause';
-    expect((await canary('start', opsPlanFile, '--id', id, '--task-queue', TASK_QUEUE)).code).toBe(0);
+    expect((await canary('start', opsPlanFile(id), '--id', id, '--task-queue', TASK_QUEUE)).code).toBe(0);
     await until(id, (v) => v.phaseIndex === 0);
-    const paused = await canary('pause', id, '--by', 'sre@example.com', '--reason', 'investigating a spike');
+    const paused = await canary('pause', id, '--by', 'sre@example.com', '--role', 'sre', '--reason', 'investigating a spike');
     expect(paused.code).toBe(0);
     expect(lines(paused.stdout)[0]).toBe(`pause by sre@example.com: accepted by ${id}, now paused`);
     expect((await rolloutStatus(getRollout(env.client, id))).status).toBe('paused');
 
-    const again = await canary('pause', id, '--by', 'sre@example.com');
+    const again = await canary('pause', id, '--by', 'sre@example.com', '--role', 'sre');
     expect(again).toEqual({ code: 1, stdout: '', stderr: `refused by ${id}: the rollout is already paused\n` });
 
-    const resumed = await canary('resume', id, '--by', 'sre@example.com');
+    const resumed = await canary('resume', id, '--by', 'sre@example.com', '--role', 'sre');
     expect(resumed.code).toBe(0);
     expect((await rolloutStatus(getRollout(env.client, id))).status).not.toBe('paused');
   });
 
   test('promote enters the next phase now; promote --force needs a reason and goes straight to the last phase', async () => {
     const id = 'cli-promote';
-    expect((await canary('start', opsPlanFile, '--id', id, '--task-queue', TASK_QUEUE)).code).toBe(0);
+    expect((await canary('start', opsPlanFile(id), '--id', id, '--task-queue', TASK_QUEUE)).code).toBe(0);
     await until(id, (v) => v.phaseIndex === 0);
-    const promoted = await canary('promote', id, '--by', 'sre@example.com', '--reason', 'canary looks fine');
+    const promoted = await canary('promote', id, '--by', 'sre@example.com', '--role', 'sre', '--reason', 'canary looks fine');
     expect(promoted.code).toBe(0);
     expect((await until(id, (v) => v.phaseIndex === 1)).percent).toBe(50);
 
-    const noReason = await canary('promote', id, '--force', '--by', 'sre@example.com');
+    const noReason = await canary('promote', id, '--force', '--by', 'sre@example.com', '--role', 'sre');
     expect(noReason).toEqual({ code: 2, stdout: '', stderr: 'canary promote --force: a forced promotion bypasses gates and approvals; say why with --reason <text>\n' });
 
-    const forced = await canary('promote', id, '--force', '--reason', 'hotfix verified by hand', '--by', 'sre@example.com');
+    const forced = await canary('promote', id, '--force', '--reason', 'hotfix verified by hand', '--by', 'sre@example.com', '--role', 'sre');
     expect(forced.code).toBe(0);
     expect(lines(forced.stdout)[0]).toMatch(/^force-promote by sre@example.com: accepted by cli-promote, now /);
     const view = await until(id, (v) => v.phaseIndex === 2);
@@ -431,15 +444,15 @@ describe('operator commands', () => {
 
   test('rollback needs --reason; with one it rolls back and watch ends with exit 1 and the outcome', async () => {
     const id = 'cli-rollback';
-    expect((await canary('start', opsPlanFile, '--id', id, '--task-queue', TASK_QUEUE)).code).toBe(0);
+    expect((await canary('start', opsPlanFile(id), '--id', id, '--task-queue', TASK_QUEUE)).code).toBe(0);
     await until(id, (v) => v.phaseIndex === 0);
     const noReason = await canary('rollback', id);
     expect(noReason.code).toBe(2);
     expect(noReason.stderr).toContain("error: required option '--reason <text>' not specified");
 
-    const run = await canary('rollback', id, '--reason', 'error budget burn', '--by', 'sre@example.com');
+    const run = await canary('rollback', id, '--reason', 'error budget burn', '--by', 'sre@example.com', '--role', 'sre');
     expect(run.code).toBe(0);
-    expect(run.stdout).toContain('ROLLBACK: rollback requested by sre@example.com: error budget burn');
+    expect(run.stdout).toContain('ROLLBACK: rollback requested by sre@example.com (sre): error budget burn');
     const watched = await canary('watch', id, '--interval', '200ms');
     expect(watched.code).toBe(1);
     expect(lines(watched.stdout).at(-1)).toMatch(new RegExp(`^${id} — rolled_back at 0% in phase canary-10`));
@@ -448,21 +461,21 @@ describe('operator commands', () => {
 
   test('abort ends the rollout as aborted', async () => {
     const id = 'cli-abort';
-    expect((await canary('start', opsPlanFile, '--id', id, '--task-queue', TASK_QUEUE)).code).toBe(0);
+    expect((await canary('start', opsPlanFile(id), '--id', id, '--task-queue', TASK_QUEUE)).code).toBe(0);
     await until(id, (v) => v.phaseIndex === 0);
-    const run = await canary('abort', id, '--reason', 'customer escalation', '--by', 'sre@example.com');
+    const run = await canary('abort', id, '--reason', 'customer escalation', '--by', 'sre@example.com', '--role', 'sre');
     expect(run.code).toBe(0);
     expect((await rolloutResult(getRollout(env.client, id))).outcome).toBe('aborted');
   });
 
   test('kill stops the rollout at once; watch --json streams one object per change and ends with the outcome', async () => {
     const id = 'cli-kill';
-    expect((await canary('start', opsPlanFile, '--id', id, '--task-queue', TASK_QUEUE)).code).toBe(0);
+    expect((await canary('start', opsPlanFile(id), '--id', id, '--task-queue', TASK_QUEUE)).code).toBe(0);
     await until(id, (v) => v.phaseIndex === 0);
     const watching = started('watch', id, '--json', '--interval', '200ms');
     // Killed once the watch has shown the running rollout.
     await eventually(() => watching.stdout() !== '');
-    const run = await canary('kill', id, '--by', 'sre@example.com', '--reason', 'data corruption');
+    const run = await canary('kill', id, '--by', 'sre@example.com', '--role', 'sre', '--reason', 'data corruption');
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('KILL:');
     const watched = await watching.done;
@@ -479,7 +492,7 @@ describe('operator commands', () => {
 describe('replay across continue-as-new', () => {
   test('replays every run of the chain, from the first to the last', async () => {
     const id = 'cli-chain';
-    const parsed = parsePlanText(OPS_PLAN, 'ops.yaml');
+    const parsed = parsePlanText(OPS_PLAN.replace('OPS_FLAG', `${id}-flag`), 'ops.yaml');
     if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
     // A small history limit makes the rollout continue as new every few evaluations.
     const handle = await startRollout(env.client, parsed.plan, { workflowId: id, taskQueue: TASK_QUEUE, maxHistoryEvents: 40 });
@@ -487,7 +500,7 @@ describe('replay across continue-as-new', () => {
       if ((await env.client.workflow.getHandle(id).describe()).runId !== handle.firstExecutionRunId) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    expect((await canary('kill', id, '--by', 'sre@example.com')).code).toBe(0);
+    expect((await canary('kill', id, '--by', 'sre@example.com', '--role', 'sre')).code).toBe(0);
     await rolloutResult(getRollout(env.client, id));
 
     const run = await canary('replay', id, '--workflow-bundle', testSetup().bundlePath, '--json');

@@ -175,6 +175,7 @@ ${TWO_PHASES}`);
 
   it('applies a phase config change on entry and reverts it on rollback (seed 002 Stripe TEST → LIVE)', async () => {
     const p = plan(`
+controls: { safety: [sre] }
 phases:
   - { name: canary-5, percent: 5, minDuration: 1h }
   - name: canary-25
@@ -183,7 +184,7 @@ phases:
     configChanges: [{ key: stripe.mode, from: TEST, to: LIVE }]
   - { name: full, percent: 100 }
 `);
-    const r = await run(p, { duration: '3h', events: [{ at: '90m', operator: { command: 'rollback', by: 'sre@example.com', reason: 'refund spike' } }] });
+    const r = await run(p, { duration: '3h', events: [{ at: '90m', operator: { command: 'rollback', by: 'sre@example.com', role: 'sre', reason: 'refund spike' } }] });
     expect(r.outcome).toBe('rolled_back');
     expect(r.config['stripe.mode']).toBe('TEST');
     expect(find(r, 'rollback')?.reason).toContain('configuration reverted');
@@ -225,12 +226,12 @@ phases:
 
   it('turns every flag off at once on the kill switch', async () => {
     const p = plan(`
-controls: { killSwitch: { flag: system.canary.enabled }, cohortFlag: "canary.cohort.{name}.enabled" }
+controls: { killSwitch: { flag: system.canary.enabled }, cohortFlag: "canary.cohort.{name}.enabled", safety: [sre] }
 phases:
   - { name: internal, percent: 0.5, minDuration: 1h, cohorts: [{ name: internal_test }] }
   - { name: full, percent: 100 }
 `);
-    const r = await run(p, { duration: '3h', events: [{ at: '10m', operator: { command: 'kill', by: 'sre@example.com' } }] });
+    const r = await run(p, { duration: '3h', events: [{ at: '10m', operator: { command: 'kill', by: 'sre@example.com', role: 'sre' } }] });
     expect(r.outcome).toBe('killed');
     expect(r.flags).toEqual({
       'checkout-v2': { percent: 0, enabled: false },

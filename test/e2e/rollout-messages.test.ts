@@ -22,6 +22,7 @@ roles:
   cfo: { members: [cfo@example.com], signatureRequired: true, keys: [cfo-2026] }
   release-manager: { members: [rm@example.com] }
   sre: { members: [sre@example.com] }
+controls: { operators: [sre] }
 analysis: { interval: 1s }
 gates:
   - name: errors-ok
@@ -65,7 +66,7 @@ describe('rollout messages on the dev server', () => {
     const handle = await startRollout(env.client, plan(), { workflowId: id, taskQueue: 'messages' });
     await expect(approve(handle, { role: 'release-manager', by: 'mallory@example.com' })).rejects.toThrow(/mallory@example.com does not hold the role release-manager/);
     await expect(approve(handle, { role: 'ceo', by: 'rm@example.com' })).rejects.toThrow(/unknown role "ceo"/);
-    await expect(operate(handle, { command: 'resume', by: 'sre@example.com' })).rejects.toThrow(/nothing to resume/);
+    await expect(operate(handle, { command: 'resume', by: 'sre@example.com', role: 'sre' })).rejects.toThrow(/nothing to resume/);
     const accepted = await approve(handle, { role: 'release-manager', by: 'rm@example.com', reason: 'dashboards clean' });
     expect(accepted.log.map((e) => e.action)).toContain('approve');
 
@@ -102,7 +103,7 @@ describe('rollout messages on the dev server', () => {
   it('refuses a token that the plan does not know and aborts on an operator update', async () => {
     const handle = await startRollout(env.client, plan(), { workflowId: 'messages-abort', taskQueue: 'messages' });
     await expect(consumeToken(handle, { token: 'NOPE', by: 'cfo@example.com', role: 'cfo' })).rejects.toThrow(/unknown token "NOPE"/);
-    const outcome = await operate(handle, { command: 'abort', by: 'sre@example.com', reason: 'customer escalation' });
+    const outcome = await operate(handle, { command: 'abort', by: 'sre@example.com', role: 'sre', reason: 'customer escalation' });
     expect(outcome.log.map((e) => e.action)).toContain('rollback');
     expect((await rolloutStatus(handle)).status).toBe('aborted');
     expect((await rolloutResult(handle)).outcome).toBe('aborted');

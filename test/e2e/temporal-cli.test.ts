@@ -139,7 +139,11 @@ describe('a rollout driven with the plain temporal CLI (docs/temporal-cli.md)', 
     }
     throw new Error(`never: ${what}`);
   };
-  const waitingFor = (role: string) => async () => (await status()).waitingFor.some((w) => w.includes(`approval by ${role}`));
+  const waitingFor = (role: string) => async () => {
+    const s = await status();
+    // Before its first decision (the rollout takes its flag locks first) the CLI shows empty lists as null.
+    return (s.waitingFor ?? []).some((w) => w.includes(`approval by ${role}`));
+  };
 
   it('starts, lists, refuses, pauses, resumes and approves (signed for the CFO) a rollout to completion', async () => {
     expect(DOC).toContain(`export ROLLOUT=${ROLLOUT}`);

@@ -5,9 +5,10 @@
  *   as the plan says), then verify; abort ends as aborted, rollback as rolled_back;
  * - `canary promote <id>` enters the next phase now, waiving the current phase's minimum duration and gates (the next
  *   phase's approvals and tokens still apply); `--force --reason` goes straight to the last phase, bypassing gates and
- *   approvals (recorded as force-promote with the reason; the plan may restrict it to roles);
+ *   approvals (recorded as force-promote with the reason; off unless the plan grants it to roles);
  * - `canary kill <id> [--reason]`: the emergency stop — flags off now, no verification wait.
- * `--role` names the operator role when the plan restricts controls to roles. Exit 0 accepted, 1 refused or unknown
+ * `--role` names the operator role the plan grants for the command (controls.operators for all, controls.safety for
+ * pause/rollback/abort/kill, controls.forcePromote for --force); a plan with no grants is steered by its owner. Exit 0 accepted, 1 refused or unknown
  * rollout, 2 usage (a missing --reason where one is required, --force without --reason).
  */
 import { randomUUID } from 'node:crypto';
@@ -47,7 +48,7 @@ export function registerOperateCommands(program: Command, cli: CliContext): void
     if (spec.name === 'promote') command.option('--force', 'go straight to the last phase, bypassing gates and approvals (needs --reason)');
     command
       .option('--by <identity>', 'who acts (default: $CANARY_USER, then the OS user name)')
-      .option('--role <role>', 'the operator role you act as, when the plan restricts its controls to roles')
+      .option('--role <role>', 'the operator role you act as: one the plan grants for this command (controls.operators, controls.safety, controls.forcePromote); without grants only the plan owner may act')
       .option('--json', 'print the outcome as JSON')
       .action(async (rolloutId: string, options: OperateOptions) => {
         if (options.force && !options.reason) {

@@ -7,7 +7,7 @@
  * validates and prints the plan's timeline (as `canary plan` does) and the id it would start, without connecting.
  * A rollout id already running exits 1 and says how to follow it or pick another id.
  */
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temporalio/client';
 import type { Command } from 'commander';
 import { rolloutWorkflowId, startRollout } from '../../client';
 import { formatIssue, loadPlanFile } from '../../plan/load';
@@ -16,6 +16,7 @@ import { DEFAULT_TASK_QUEUE } from '../../worker';
 import { type CliContext, ExitCode } from '../context';
 import { watchCommand } from '../rollout-options';
 import { renderTimeline } from './plan';
+import { resultQuery } from '../../workflows/messages';
 
 interface StartOptions {
   id?: string;
@@ -60,6 +61,13 @@ export function registerStartCommand(program: Command, cli: CliContext): void {
       const client = await cli.client();
       try {
         const handle = await startRollout(client, plan, { workflowId: rolloutId, taskQueue: options.taskQueue });
+        // Another rollout may drive one of its flags (under any id): the rollout then refuses itself before writing.
+        const refused = await refusedAtStart(handle, 5_000);
+        if (refused) {
+          cli.err(`${rolloutId} was refused: ${refused}`);
+          cli.fail(ExitCode.Failed);
+          return;
+        }
         if (options.json) {
           cli.out(JSON.stringify({ rolloutId, runId: handle.firstExecutionRunId, planId: plan.id, taskQueue: options.taskQueue }));
           return;
@@ -68,8 +76,29 @@ export function registerStartCommand(program: Command, cli: CliContext): void {
         cli.out(`follow it with: ${watchCommand(rolloutId)}`);
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-        cli.err(`a rollout with id ${rolloutId} is already running: follow it with \`${watchCommand(rolloutId)}\`, or start this plan under another --id`);
+        cli.err(
+          `a rollout with id ${rolloutId} is already running: follow it with \`${watchCommand(rolloutId)}\`. One rollout drives a flag at a time, whatever its id: stop that one first (\`canary abort ${rolloutId} --reason …\`)`,
+        );
         cli.fail(ExitCode.Failed);
       }
     });
+}
+
+/**
+ * The reason the rollout refused itself at its start (its flags are driven by another rollout), if it did within
+ * `waitMs`; undefined when it started, or when no worker answered in time (the rollout then decides later).
+ */
+async function refusedAtStart(handle: WorkflowHandle, waitMs: number): Promise<string | undefined> {
+  const deadline = Date.now() + waitMs;
+  while (Date.now() < deadline) {
+    const left = deadline - Date.now();
+    const result = await Promise.race([
+      handle.query(resultQuery).catch(() => undefined),
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), left).unref()),
+    ]);
+    const first = result?.opsLog[0];
+    if (first) return first.action === 'refuse' && result.outcome === 'aborted' && first.phase === 'before-start' ? first.reason : undefined;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return undefined;
 }
