@@ -92,6 +92,9 @@ export function workflowCodeOptions(): { workflowsPath: string; payloadConverter
 /** Creates a worker for rollout workflows and their activities. */
 export async function createWorker(options: CreateWorkerOptions): Promise<Worker> {
   return Worker.create({
+    // A worker that dies holds its rollouts' next workflow task on its sticky queue until this runs out; the SDK's 10 s
+    // default would sit between a breach and the decision. Another worker picks the task up after 3 s.
+    stickyQueueScheduleToStartTimeout: '3s',
     ...options.workerOptions,
     connection: options.connection,
     namespace: options.namespace ?? 'default',

@@ -106,7 +106,7 @@ export function initialState(at: Millis): RolloutState {
     notified: {},
     opsLog: [],
     processedIds: [],
-    directRollback: true,
+    trustV2: true,
   };
 }
 
@@ -536,7 +536,16 @@ class Run {
     s.pendingFlagWrites = s.pendingFlagWrites?.filter((x) => x !== w);
     if (!s.pendingFlagWrites?.length) s.pendingFlagWrites = undefined;
     const failures = `${w.failures} failure${w.failures === 1 ? '' : 's'}`;
-    this.log('flag-write-retried', `flag write ${describeWrite(w)} went through on retry after ${failures} (${formatDuration(s.now - w.since)})`, undefined, true);
+    const phase = this.phase;
+    // The phase's traffic goes live only now: its minimum duration and its gates count from here, not from the
+    // decision to enter it, so a flag store that was down never shortens the time the canary really served.
+    const live = s.trustV2 && phase !== undefined && !isFinished(s) && w.enabled && w.percent === s.percent && this.plan.target.flags.every((f) => w.flags.includes(f));
+    if (live) {
+      s.phaseEnteredAt = s.now;
+      for (const { key } of gatesOf(this.plan, phase)) delete s.tracks[key];
+    }
+    const restart = live ? `; ${phase.name} counts from now (its minimum duration and gates start again)` : '';
+    this.log('flag-write-retried', `flag write ${describeWrite(w)} went through on retry after ${failures} (${formatDuration(s.now - w.since)})${restart}`, undefined, true);
   }
 
   /** Retries failed flag writes, oldest first; each comes back as a failure or a success event. */
@@ -1421,7 +1430,7 @@ class Run {
     const partial = plan.rollback.target === 'previous-percent' && s.phaseIndex > 0;
     const undo = [...s.compensations].filter((c) => !partial || c.phase === current).reverse();
     s.compensations = partial ? s.compensations.filter((c) => c.phase !== current) : [];
-    this.compensate(s.directRollback ? straightToSafety(undo) : undo, 'rollback');
+    this.compensate(s.trustV2 ? straightToSafety(undo) : undo, 'rollback');
     s.percent = partial ? (plan.phases[s.phaseIndex - 1]?.percent ?? 0) : 0;
     s.hold = undefined;
     s.pause = undefined;

@@ -298,10 +298,12 @@ export interface RolloutState {
   /** Message ids already processed (bounded), carried across continue-as-new. */
   processedIds: string[];
   /**
-   * A rollback writes each flag straight to its safe state (one write per flag, traffic first, configuration after)
-   * instead of undoing phase by phase. Rollouts whose history predates this replay with it unset.
+   * The decision rules that came with the trust work (rollouts whose history predates them replay with this unset):
+   * a rollback writes each flag straight to its safe state (one write per flag, traffic first, configuration after)
+   * instead of undoing phase by phase; a phase whose flag write went through only on retry counts its minimum duration
+   * and gates from that moment.
    */
-  directRollback?: boolean;
+  trustV2?: boolean;
 }
 
 /** The result of a finished rollout, as the workflow returns it and the simulator prints it. */

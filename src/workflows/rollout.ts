@@ -62,7 +62,7 @@ const { setFlags } = proxyActivities<RolloutActivities>({
 // One activity per notification channel, never awaited on the decision path; at least once, with an idempotency key;
 // a channel that still fails after its retries is reported in the ops log, not retried forever.
 const { notifyChannel } = proxyActivities<RolloutActivities>({
-  startToCloseTimeout: '15s',
+  startToCloseTimeout: '10s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 4 },
 });
 // Taking the flag locks never gives up: a rollout that cannot tell whether it may write its flags writes nothing.
@@ -90,7 +90,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   // Rollouts started before these rules replay without them: notifications awaited in line, rollbacks phase by phase,
   // no flag lock. Every run started by this code takes the new path (trust-v2).
   const trustV2 = patched('trust-v2');
-  state.directRollback = trustV2;
+  state.trustV2 = trustV2;
   const inbox: Inbound[] = [];
   /** Notifications on their way, not awaited by decisions; a run ends (or continues as new) after they settle. */
   const inFlight = new Set<Promise<void>>();

@@ -41,7 +41,7 @@ describe('a rollback', () => {
   });
 
   it('of a rollout started before direct rollbacks still undoes phase by phase, as its history recorded', async () => {
-    const run = await driveVirtually(plan(), { horizon: 2 * 60 * MINUTE, initial: { directRollback: false }, metric: (_name, at) => (at >= 25 * MINUTE ? 0.2 : 0.001) });
+    const run = await driveVirtually(plan(), { horizon: 2 * 60 * MINUTE, initial: { trustV2: false }, metric: (_name, at) => (at >= 25 * MINUTE ? 0.2 : 0.001) });
     expect(run.written.filter((w) => w.at >= 25 * MINUTE).map((w) => w.percent)).toEqual([30, 10, 0]);
   });
 });

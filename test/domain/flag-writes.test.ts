@@ -47,7 +47,7 @@ describe('flag writes that fail', () => {
     const failed = run.log.filter((l) => l.includes('flag-write-failed'));
     // Logged once when it first failed, not on every failed retry.
     expect(failed).toEqual([expect.stringMatching(/^10m flag-write-failed: flag write failed \(checkout-v2 → 100%, for entering full\): flag service answered 503; retried every 1m, and the rollout does not advance until it succeeds$/)]);
-    expect(run.log).toContainEqual(expect.stringMatching(/^15m flag-write-retried: flag write checkout-v2 → 100% went through on retry after 5 failures \(5m\)$/));
+    expect(run.log).toContainEqual(expect.stringMatching(/^15m flag-write-retried: flag write checkout-v2 → 100% went through on retry after 5 failures \(5m\); full counts from now \(its minimum duration and gates start again\)$/));
   });
 
   it('keep a rolled-back rollout retrying until traffic is off, and say it is urgent', async () => {
@@ -66,5 +66,41 @@ describe('flag writes that fail', () => {
     expect(run.state.outcome).toBe('rolled_back');
     expect(run.written.at(-1)).toEqual({ at: 20 * MINUTE, percent: 0, enabled: false });
     expect(run.state.pendingFlagWrites ?? []).toEqual([]);
+  });
+});
+
+describe('a phase whose flag write went through only on retry', () => {
+  const GATED = PLAN.replace(
+    'triggers:',
+    `gates:
+  - name: errors-ok
+    when: { kind: threshold, metric: error_rate, op: "<", value: 0.01, for: 5m }
+triggers:`,
+  );
+  const gated = (): Plan => {
+    const loaded = parsePlanText(GATED, 'flag-writes-gated.yaml');
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues));
+    return loaded.plan;
+  };
+
+  it('counts its minimum duration and gates from the moment traffic went live, not from the decision', async () => {
+    // The 10% write fails until 12m: the canary served nobody before then, so 10m at 10% end at 22m, not at 12m.
+    const run = await driveVirtually(gated(), {
+      horizon: 3 * 60 * MINUTE,
+      setFlags: (c, at) => (c.percent === 10 && at < 12 * MINUTE ? { ok: false, detail: 'flag service answered 503' } : undefined),
+      metric: () => 0.001,
+    });
+    expect(run.written.map((w) => [w.at / MINUTE, w.percent])).toEqual([[12, 10], [22, 100]]);
+    expect(run.log).toContainEqual(expect.stringMatching(/^12m flag-write-retried: .*; canary counts from now \(its minimum duration and gates start again\)$/));
+  });
+
+  it('of a rollout started before this rule still counts from the decision, as its history recorded', async () => {
+    const run = await driveVirtually(gated(), {
+      horizon: 3 * 60 * MINUTE,
+      initial: { trustV2: false },
+      setFlags: (c, at) => (c.percent === 10 && at < 12 * MINUTE ? { ok: false, detail: 'flag service answered 503' } : undefined),
+      metric: () => 0.001,
+    });
+    expect(run.written.map((w) => [w.at / MINUTE, w.percent])).toEqual([[12, 10], [12, 100]]);
   });
 });
