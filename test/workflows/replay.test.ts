@@ -6,8 +6,10 @@ import { workflowBundle } from '../helpers/temporal-env';
 import { workflowCodeOptions } from '../../src/worker';
 
 // Recorded with RECORD_HISTORIES=1 npx jest test/workflows/equivalence.test.ts; a change to the workflow code that
-// would make a running rollout take another path fails here. `*.before-provider-check.json` were recorded before the
-// provider check existed: they keep the patched() path for rollouts started by older workers honest.
+// would make a running rollout take another path fails here. Rollouts in the field replay with the code they started
+// on through patches: `*.before-provider-check.json` were recorded before the provider check (patched
+// 'check-providers'), `*.before-trust-v2.json` before the trust rules (patched 'trust-v2': notifications per channel
+// off the decision path, flag locks, rollbacks straight to the safe state); the plain files with the current code.
 const files = existsSync(HISTORY_FIXTURES) ? readdirSync(HISTORY_FIXTURES).filter((f) => f.endsWith('.json')).sort() : [];
 
 describe('recorded rollout histories replay against the current workflow code', () => {
