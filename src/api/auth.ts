@@ -13,9 +13,10 @@
  * - approve, reject, consume-token for role R: R among the caller's roles. The plan's own rules (membership,
  *   signatures, what is waiting) are enforced by the rollout, which refuses with its reason.
  * - attest: one of the plan's roles among the caller's roles (the check's own role is enforced by the rollout).
- * - pause, resume, abort, rollback, promote, kill: a role in the plan's `controls.operators`, or any role the plan
- *   defines when it lists no operators. The role sent with the command is one the caller holds, preferring one whose
- *   plan members include the caller, so the rollout's membership check can pass.
+ * - pause, resume, abort, rollback, promote, kill: a role the plan grants for the command (`controls.operators`, and
+ *   `controls.safety` for pause, rollback, abort and kill: `grantedOperatorRoles`, the rule the rollout enforces);
+ *   when it grants none, only the plan's owner. The role sent with the command is one the caller holds, preferring one
+ *   whose plan members include the caller, so the rollout's membership check can pass.
  * - promote with force: a role in `controls.forcePromote.roles`; a plan without that list lets nobody force-promote
  *   through the API.
  * A plan that defines no roles therefore lets nobody change a rollout through the API except by starting it.
@@ -35,6 +36,7 @@ import {
 } from 'jose';
 import type { Plan } from '../plan/schema';
 import type { OperatorCommand } from '../domain/types';
+import { grantedOperatorRoles } from '../domain/machine';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Authentication
@@ -240,13 +242,12 @@ export function authorize(caller: Caller, action: ApiAction, plan?: Plan): Permi
     }
     case 'operate': {
       const what = action.command === 'force-promote' ? 'promote with force' : action.command;
-      let allowed: readonly string[];
-      if (action.command === 'force-promote') {
-        allowed = plan?.controls.forcePromote?.roles ?? [];
-        if (allowed.length === 0) return { ok: false, detail: 'this plan names no controls.forcePromote roles, so nobody may promote with force' };
-      } else {
-        allowed = plan?.controls.operators ?? Object.keys(plan?.roles ?? {});
-        if (allowed.length === 0) return { ok: false, detail: `this plan defines no roles or controls.operators, so nobody may ${what} through the API` };
+      // The same grants the rollout itself enforces (grantedOperatorRoles); the rollout has the last word.
+      const allowed = plan ? grantedOperatorRoles(plan, action.command) : [];
+      if (allowed.length === 0) {
+        if (action.command === 'force-promote') return { ok: false, detail: 'this plan names no controls.forcePromote roles, so nobody may promote with force' };
+        if (plan?.owner && caller.identity === plan.owner) return { ok: true };
+        return { ok: false, detail: `this plan grants ${what} to no role (controls.operators${action.command === 'resume' || action.command === 'promote' ? '' : ' or controls.safety'}), so only its owner${plan?.owner ? ` ${plan.owner}` : ''} may` };
       }
       const candidates = held(allowed);
       if (action.role !== undefined) {

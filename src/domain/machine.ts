@@ -444,13 +444,8 @@ class Run {
     const { plan } = this;
     const { controls } = plan;
     const command = event.command === 'force-promote' ? 'promote --force' : event.command;
-    let roles: string[];
-    if (event.command === 'force-promote') {
-      if (!controls.forcePromote) return 'promote --force is off for this plan (controls.forcePromote grants it to roles)';
-      roles = controls.forcePromote.roles;
-    } else {
-      roles = [...(controls.operators ?? []), ...(SAFETY_COMMANDS.includes(event.command) ? (controls.safety ?? []) : [])];
-    }
+    if (event.command === 'force-promote' && !controls.forcePromote) return 'promote --force is off for this plan (controls.forcePromote grants it to roles)';
+    const roles = grantedOperatorRoles(plan, event.command);
     if (roles.length === 0) {
       if (plan.owner && event.by === plan.owner) return undefined;
       return `${command} needs the plan owner${plan.owner ? ` (${plan.owner})` : ''}: this plan grants no operator role for it (controls.operators${SAFETY_COMMANDS.includes(event.command) ? ' or controls.safety' : ''})`;
@@ -1693,6 +1688,17 @@ function describeEvent(event: MessageEvent): string {
 
 function actorOf(event: MessageEvent): string | undefined {
   return 'by' in event ? event.by : undefined;
+}
+
+/**
+ * The roles a plan grants an operator command: `controls.operators` for every command, plus `controls.safety` for
+ * those that move toward safety (pause, rollback, abort, kill); for promote --force only `controls.forcePromote`.
+ * Empty: no role may give it, only the plan's owner (and promote --force nobody).
+ */
+export function grantedOperatorRoles(plan: Plan, command: OperatorCommand): string[] {
+  const { controls } = plan;
+  if (command === 'force-promote') return controls.forcePromote?.roles ?? [];
+  return [...(controls.operators ?? []), ...(SAFETY_COMMANDS.includes(command) ? (controls.safety ?? []) : [])];
 }
 
 /**

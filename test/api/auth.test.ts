@@ -146,10 +146,19 @@ describe('authorization by role', () => {
     expect(authorize(caller('lead@example.com', 'oncall'), { kind: 'operate', command: 'kill', role: 'sre' }, p)).toMatchObject({ ok: false });
   });
 
-  it('lets any plan role operate when the plan names no operators', () => {
-    const open = plan(PLAN.replace('  operators: [sre, oncall]\n', ''));
-    expect(authorize(caller('cfo@example.com', 'cfo'), { kind: 'operate', command: 'resume' }, open)).toEqual({ ok: true, role: 'cfo' });
-    expect(authorize(caller('x@example.com', 'viewer'), { kind: 'operate', command: 'resume' }, open)).toMatchObject({ ok: false });
+  it('lets only the plan owner operate when the plan grants no operator roles', () => {
+    const ungranted = plan(PLAN.replace('  operators: [sre, oncall]\n', '').replace('name: Auth\n', 'name: Auth\nowner: owner@example.com\n'));
+    expect(authorize(caller('cfo@example.com', 'cfo'), { kind: 'operate', command: 'resume' }, ungranted)).toEqual({
+      ok: false,
+      detail: 'this plan grants resume to no role (controls.operators), so only its owner owner@example.com may',
+    });
+    expect(authorize(caller('owner@example.com'), { kind: 'operate', command: 'rollback' }, ungranted)).toEqual({ ok: true });
+  });
+
+  it('lets controls.safety roles pause, roll back, abort and kill, but not resume or promote', () => {
+    const safety = plan(PLAN.replace('  operators: [sre, oncall]\n', '  operators: [sre]\n  safety: [oncall]\n'));
+    expect(authorize(caller('lead@example.com', 'oncall'), { kind: 'operate', command: 'rollback' }, safety)).toEqual({ ok: true, role: 'oncall' });
+    expect(authorize(caller('lead@example.com', 'oncall'), { kind: 'operate', command: 'resume' }, safety)).toMatchObject({ ok: false, detail: expect.stringMatching(/^resume needs the role sre/) });
   });
 
   it('lets only forcePromote roles promote with force, and nobody when the plan names none', () => {
