@@ -5,11 +5,12 @@
  * Never throws for a bad plan: every problem is returned as an issue. (Reading the file can still fail with the
  * usual file-system errors, reported by the caller.)
  */
-import { readFile } from 'node:fs/promises';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node as YamlNode } from 'yaml';
+import { open } from 'node:fs/promises';
+import { Composer, isAlias, isMap, isScalar, isSeq, LineCounter, Parser, visit, type CST, type Document, type Node as YamlNode, type Alias, type Pair, type YAMLMap, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { Plan } from './schema';
 import { checkPlan } from './validate';
+import { checkDocument, checkIndicatorRuns, checkSyntaxTree, checkTextSize, MAX_PLAN_BYTES } from './yaml-limits';
 
 /** One problem with a plan. */
 export interface PlanIssue {
@@ -23,15 +24,35 @@ export interface PlanIssue {
 
 export type PlanLoadResult = { ok: true; plan: Plan; file: string } | { ok: false; issues: PlanIssue[]; file: string };
 
-/** Reads and validates a plan file. */
+/** Reads and validates a plan file. Reads at most a few bytes more than a plan may have, whatever the file's size. */
 export async function loadPlanFile(file: string): Promise<PlanLoadResult> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readPrefix(file, MAX_PLAN_BYTES + 4);
   } catch (err) {
     return { ok: false, file, issues: [{ file, path: '', message: `cannot read the plan: ${readFailure(err)}` }] };
   }
   return parsePlanText(text, file);
+}
+
+/**
+ * The first `limit` bytes of a file as UTF-8 text: enough for {@link parsePlanText} to say where a file over the
+ * size limit passes it, without reading gigabytes first. A character cut at the end decodes as U+FFFD.
+ */
+async function readPrefix(file: string, limit: number): Promise<string> {
+  const handle = await open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(limit);
+    let length = 0;
+    while (length < limit) {
+      const { bytesRead } = await handle.read(buffer, length, limit - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    return buffer.toString('utf8', 0, length);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Why a file could not be read, in words: "no such file" rather than "ENOENT: no such file or directory, open …". */
@@ -48,43 +69,56 @@ function readFailure(err: unknown): string {
   }
 }
 
-/** Validates plan text; `file` is only used in issues. */
+/**
+ * Validates plan text; `file` is only used in issues. Never throws, whatever the text: text over 1 MiB, nesting deeper
+ * than 64 levels or more than 100,000 values (aliases expanded) are issues like any other, found before anything
+ * recursive runs (see yaml-limits.ts). Every issue this returns has a line.
+ */
 export function parsePlanText(text: string, file = '<plan>'): PlanLoadResult {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const lineAt = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line);
+  const fail = (offset: number, message: string, path: readonly PathKey[] = []): PlanLoadResult => ({
+    ok: false,
+    file,
+    issues: [{ file, line: lineAt(offset), path: renderLongPath(path), message }],
+  });
 
-  if (doc.errors.length > 0) {
+  // The lexer recurses on indicators in a row ("- - - …"); the parser then builds the syntax tree without recursion;
+  // composing it into a document recurses, so the tree's depth and size are checked in between.
+  const early = checkTextSize(text) ?? checkIndicatorRuns(text);
+  if (early) return { ok: false, file, issues: [{ file, line: lineOf(text, early.offset), path: '', message: early.message }] };
+  const tokens = [...new Parser(lineCounter.addNewLine).parse(text)];
+  const shape = checkSyntaxTree(tokens);
+  if (shape) return fail(shape.offset, shape.message, shape.path);
+  const doc = composeOne(tokens, text.length);
+
+  const keys = checkKeys(doc);
+  const yamlErrors = [
+    ...doc.errors.map((e) => ({ offset: e.pos[0], message: e.message.split('\n')[0] ?? '' })),
+    ...keys.duplicates.map((offset) => ({ offset, message: 'Map keys must be unique' })),
+  ];
+  if (yamlErrors.length > 0) {
     // The parser often reports one mistake several times on its line ("bad indent", then "missing value"): keep the first.
     const issues = new Map<number | undefined, PlanIssue>();
-    for (const e of doc.errors) {
-      const line = lineAt(e.pos[0]);
-      if (!issues.has(line)) issues.set(line, { file, line, path: '', message: `not valid YAML: ${e.message.split('\n')[0]}` });
+    for (const e of yamlErrors.sort((a, b) => a.offset - b.offset)) {
+      const line = lineAt(e.offset);
+      if (!issues.has(line)) issues.set(line, { file, line, path: '', message: `not valid YAML: ${e.message}` });
     }
     return { ok: false, file, issues: [...issues.values()] };
   }
-  // A list or a mapping used as a key is valid YAML but has no place in a plan (and would be turned into a string).
-  let complexKey: YamlNode | undefined;
-  visit(doc, {
-    Pair(_, pair) {
-      const key = isAlias(pair.key) ? pair.key.resolve(doc) : pair.key;
-      if (key !== null && key !== undefined && !isScalar(key)) {
-        complexKey = pair.key as YamlNode;
-        return visit.BREAK;
-      }
-      return undefined;
-    },
-  });
-  if (complexKey) {
-    return { ok: false, file, issues: [{ file, line: lineAt(complexKey.range?.[0]), path: '', message: 'a key must be a name, not a list or a mapping' }] };
+  const shapeOfDoc = checkDocument(doc);
+  if (shapeOfDoc) return fail(shapeOfDoc.offset, shapeOfDoc.message, shapeOfDoc.path);
+  if (keys.complex) {
+    // A list or a mapping used as a key is valid YAML but has no place in a plan (and would be turned into a string).
+    return fail(keys.complex.range?.[0] ?? 0, 'a key must be a name, not a list or a mapping');
   }
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
     // Aliases are resolved here, not while parsing: an alias used in a merge key before its anchor, or aliases that
-    // expand without bound ("billion laughs").
-    return { ok: false, file, issues: [{ file, path: '', message: `not valid YAML: ${err instanceof Error ? err.message : String(err)}` }] };
+    // expand too often ("Excessive alias count"). Such errors carry no position: name the first alias's line.
+    return fail(firstAliasOffset(doc) ?? 0, `not valid YAML: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     return { ok: false, file, issues: [{ file, line: 1, path: '', message: 'expected a plan: a mapping with apiVersion, id, name, target, providers and phases' }] };
@@ -119,6 +153,108 @@ export function parsePlanText(text: string, file = '<plan>'): PlanLoadResult {
   return { ok: true, plan: parsed.data, file };
 }
 
+/** The 1-based line of `offset`, counted in the text itself: for problems found before the parser has counted lines. */
+function lineOf(text: string, offset: number): number {
+  let line = 1;
+  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) line++;
+  return line;
+}
+
+/**
+ * The one document of a plan, composed from the parser's tokens as `parseDocument` would: a second document is an
+ * error placed where it starts.
+ */
+function composeOne(tokens: CST.Token[], length: number): Document.Parsed {
+  let doc: Document.Parsed | undefined;
+  for (const next of new Composer({ uniqueKeys: false }).compose(tokens, true, length)) {
+    if (!doc) {
+      doc = next;
+      continue;
+    }
+    doc.errors.push(new YAMLParseError([next.range[0], next.range[1]], 'MULTIPLE_DOCS', 'a plan is one document, but a second one starts here'));
+    break;
+  }
+  // compose(…, forceDoc) always yields a document, empty text included.
+  return doc as Document.Parsed;
+}
+
+/**
+ * The keys of every mapping: where a key is written twice in one mapping, and the first list or mapping used as a key.
+ * One walk with a set per mapping: the yaml library's own check (`uniqueKeys`) compares each key with every earlier
+ * one, seconds of work for a mapping with thousands of keys. Runs after the depth check, on a document without cycles.
+ */
+function checkKeys(doc: Document): { duplicates: number[]; complex?: YamlNode } {
+  const duplicates: number[] = [];
+  let complex: YamlNode | undefined;
+  let anchored: Map<string, YamlNode[]> | undefined;
+  /** What an alias used as a key stands for: the last node anchored under its name before it (the yaml library's rule). */
+  const resolve = (alias: Alias): YamlNode | undefined => {
+    anchored ??= anchoredNodes(doc);
+    const nodes = anchored.get(alias.source) ?? [];
+    const at = offsetOfNode(alias);
+    // Binary search for the last node that starts before the alias.
+    let lo = 0;
+    let hi = nodes.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (offsetOfNode(nodes[mid]) < at) lo = mid + 1;
+      else hi = mid;
+    }
+    return nodes[lo - 1];
+  };
+  const stack: unknown[] = [doc.contents];
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    if (isSeq(node)) {
+      for (const item of node.items) stack.push(item);
+    } else if (isMap(node)) {
+      const seen = new Set<unknown>();
+      for (const pair of node.items) {
+        // Alias.resolve would walk the whole document for every alias: thousands of alias keys would take minutes.
+        const key = isAlias(pair.key) ? resolve(pair.key) : pair.key;
+        if (isScalar(key)) {
+          if (seen.has(key.value) && isScalar(pair.key)) duplicates.push(pair.key.range?.[0] ?? 0);
+          else seen.add(key.value);
+        } else if (key !== null && key !== undefined && (!complex || offsetOfNode(pair.key) < offsetOfNode(complex))) {
+          complex = pair.key as YamlNode;
+        }
+        stack.push(pair.key, pair.value);
+      }
+    }
+  }
+  return { duplicates, complex };
+}
+
+/** The nodes that carry an anchor, by anchor name, each list in text order. */
+function anchoredNodes(doc: Document): Map<string, YamlNode[]> {
+  const byName = new Map<string, YamlNode[]>();
+  visit(doc, {
+    Node(_, node) {
+      if (isAlias(node) || !node.anchor) return;
+      const nodes = byName.get(node.anchor) ?? [];
+      nodes.push(node);
+      byName.set(node.anchor, nodes);
+    },
+  });
+  for (const nodes of byName.values()) nodes.sort((a, b) => offsetOfNode(a) - offsetOfNode(b));
+  return byName;
+}
+
+function offsetOfNode(node: unknown): number {
+  return (node as YamlNode).range?.[0] ?? 0;
+}
+
+/** The text offset of the first alias in the document, in text order. */
+function firstAliasOffset(doc: Document): number | undefined {
+  let first: number | undefined;
+  visit(doc, {
+    Alias(_, alias) {
+      const at = alias.range?.[0];
+      if (at !== undefined && (first === undefined || at < first)) first = at;
+    },
+  });
+  return first;
+}
+
 function byLine(issues: PlanIssue[]): PlanIssue[] {
   return issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
 }
@@ -130,6 +266,11 @@ export function formatIssue(issue: PlanIssue): string {
 }
 
 type PathKey = string | number;
+
+/** A path that may be 64 levels long, cut after its first 12 steps: `tasks[0][0][0]…`. */
+function renderLongPath(path: readonly PathKey[]): string {
+  return path.length > 12 ? `${renderPath(path.slice(0, 12))}…` : renderPath(path);
+}
 
 /** `['phases', 2, 'gates', 0, 'window']` → `phases[2].gates[0].window` */
 export function renderPath(path: readonly PathKey[]): string {
@@ -143,25 +284,42 @@ export function renderPath(path: readonly PathKey[]): string {
 
 /**
  * The text offset where `path` is written: the key of a field (a block mapping under `hold:` starts a line below it),
- * the node of a list item, or, for a missing field, the nearest ancestor that exists.
+ * the node of a list item, or, for a missing field, the nearest ancestor that exists. Keys are looked up in an index
+ * per mapping, so placing every issue of a mapping with thousands of unknown keys stays linear.
  */
 function offsetOf(doc: Document, path: readonly PathKey[]): number | undefined {
-  for (let depth = path.length; depth >= 0; depth--) {
-    const prefix = path.slice(0, depth);
-    const last = prefix[prefix.length - 1];
-    if (typeof last === 'string') {
-      const parent = depth === 1 ? doc.contents : doc.getIn(prefix.slice(0, -1), true);
-      if (isMap(parent)) {
-        const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === last);
-        const range = (pair?.key as YamlNode | undefined)?.range;
-        if (range) return range[0];
-      }
-      continue;
+  let node: unknown = doc.contents;
+  let offset = isMap(node) || isSeq(node) || isScalar(node) ? node.range?.[0] : undefined;
+  for (const key of path) {
+    if (typeof key === 'string' && isMap(node)) {
+      const pair = pairsByKey(node).get(key);
+      if (!pair) break;
+      offset = (pair.key as YamlNode).range?.[0] ?? offset;
+      node = pair.value;
+    } else if (typeof key === 'number' && isSeq(node)) {
+      node = node.items[key];
+      if (!(isMap(node) || isSeq(node) || isScalar(node))) break;
+      offset = node.range?.[0] ?? offset;
+    } else {
+      break;
     }
-    const node = (depth === 0 ? doc.contents : doc.getIn(prefix, true)) as YamlNode | null | undefined;
-    if (node && (isMap(node) || isSeq(node) || isScalar(node)) && node.range) return node.range[0];
   }
-  return undefined;
+  return offset;
+}
+
+const pairIndex = new WeakMap<YAMLMap, Map<string, Pair>>();
+
+/** A mapping's pairs by their key as text (the first of equal keys), built once per mapping. */
+function pairsByKey(map: YAMLMap): Map<string, Pair> {
+  let index = pairIndex.get(map);
+  if (!index) {
+    index = new Map();
+    for (const pair of map.items) {
+      if (isScalar(pair.key) && !index.has(String(pair.key.value))) index.set(String(pair.key.value), pair);
+    }
+    pairIndex.set(map, index);
+  }
+  return index;
 }
 
 function valueAt(data: unknown, path: readonly PathKey[]): unknown {
@@ -370,7 +528,11 @@ function editDistance(a: string, b: string): number {
     row[0] = i;
     for (let j = 1; j <= b.length; j++) {
       const saved = row[j] ?? 0;
-      row[j] = Math.min((row[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      // Comparisons rather than Math.min: a global looked up in this inner loop is slow in a vm context (jest).
+      const remove = saved + 1;
+      const insert = (row[j - 1] ?? 0) + 1;
+      const replace = previous + (a[i - 1] === b[j - 1] ? 0 : 1);
+      row[j] = remove < insert ? (remove < replace ? remove : replace) : insert < replace ? insert : replace;
       previous = saved;
     }
   }

@@ -5,7 +5,7 @@
  * Imports only zod and domain helpers. Cross-field rules (references, ordering, reachability) live in validate.ts.
  */
 import { z } from 'zod';
-import { tryParseDuration } from '../domain/duration';
+import { formatDuration, tryParseDuration } from '../domain/duration';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Primitives
@@ -16,13 +16,48 @@ export const Name = z
   .regex(/^[A-Za-z][A-Za-z0-9_.:-]*$/, 'expected a name of letters, digits, "_", "-", "." or ":", starting with a letter')
   .meta({ description: 'A name other parts of the plan refer to.' });
 
-/** "90s", "5m", "2h", "1d", "1h30m", "500ms". */
-export const Duration = z
-  .string()
-  .refine((text) => tryParseDuration(text) !== undefined, {
-    message: 'expected a duration such as "90s", "5m", "2h", "1d" or "1h30m"',
-  })
-  .meta({ description: 'A duration: number + unit (ms, s, m, h, d), largest unit first, e.g. "90s", "1h30m".', examples: ['5m', '2h', '1h30m'] });
+/** The longest duration a plan may name, 366 days: a rollout rule longer than a year is a typo, and sums stay finite. */
+export const MAX_DURATION_MS = 366 * 86_400_000;
+
+/**
+ * The longest text read as a duration ("1d23h59m59s999ms" has 16 characters). Longer text is not parsed at all: the
+ * duration parser keeps every text it has seen in a cache, which megabyte-long strings in hostile plans would fill.
+ */
+const MAX_DURATION_TEXT = 64;
+
+/**
+ * A duration of at least `minMs` and at most {@link MAX_DURATION_MS}: "90s", "5m", "2h", "1d", "1h30m", "500ms".
+ * A validated plan must run: a zero window or evaluation interval would make the rollout loop without advancing time.
+ */
+function durationOf(minMs: number) {
+  return z
+    .string()
+    .superRefine((text, ctx) => {
+      const ms = text.length > MAX_DURATION_TEXT ? undefined : tryParseDuration(text);
+      if (ms === undefined) ctx.addIssue({ code: 'custom', message: 'expected a duration such as "90s", "5m", "2h", "1d" or "1h30m"' });
+      else if (!(ms <= MAX_DURATION_MS)) ctx.addIssue({ code: 'custom', message: `expected a duration of at most ${formatDuration(MAX_DURATION_MS)}` });
+      else if (ms < minMs) ctx.addIssue({ code: 'custom', message: `expected a duration of at least ${formatDuration(minMs)}` });
+    })
+    .meta({
+      description: `A duration: number + unit (ms, s, m, h, d), largest unit first, e.g. "90s", "1h30m"; ${minMs > 0 ? `at least ${formatDuration(minMs)}, ` : ''}at most 366d.`,
+      examples: ['5m', '2h', '1h30m'],
+    });
+}
+
+/** Any duration from 0s to 366d: how long something must hold, may last, or may wait. */
+export const Duration = durationOf(0);
+
+/**
+ * At least 1s: how often something is done (an evaluation interval, a window, a task's period), so every loop
+ * advances, or how far back something counts (a lookback, a gap, an approval's age), so there is something to see.
+ */
+export const Period = durationOf(1_000);
+
+/** How long a call may take before it is given up: at least 100ms. */
+export const Timeout = durationOf(100);
+
+/** The most consecutive windows a condition may ask for. */
+export const MAX_CONSECUTIVE_WINDOWS = 1_000;
 
 /** "HH:MM", 24-hour clock. */
 export const ClockTime = z
@@ -51,7 +86,7 @@ export const MetricSourceConfig = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('prometheus'),
     url: z.string().url(),
-    timeout: Duration.optional(),
+    timeout: Timeout.optional(),
     auth: z
       .union([
         z.strictObject({ bearerTokenEnv: EnvVarName }),
@@ -62,7 +97,7 @@ export const MetricSourceConfig = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('scrape'),
     url: z.string().url().meta({ description: "A service's /metrics endpoint (Prometheus text format)." }),
-    interval: Duration.optional(),
+    interval: Period.optional().meta({ description: 'How often to scrape; at least 1s.' }),
   }),
   z.strictObject({
     type: z.literal('scenario').meta({ description: 'Values from a simulation scenario file (canary simulate, tests).' }),
@@ -110,15 +145,16 @@ export const MetricDef = z.strictObject({
 
 /** How long a condition must hold: for a duration, or over N consecutive windows. */
 const Sustain = {
-  window: Duration.optional().meta({ description: 'The window each evaluation looks at (e.g. a 5-minute window).' }),
+  window: Period.optional().meta({ description: 'The window each evaluation looks at (e.g. a 5-minute window); at least 1s.' }),
   for: Duration.optional().meta({ description: 'The condition must hold continuously this long ("sustained > 10 minutes").' }),
   consecutiveWindows: z
     .number()
     .int()
     .min(1)
+    .max(MAX_CONSECUTIVE_WINDOWS)
     .optional()
-    .meta({ description: 'The condition must hold in this many consecutive windows ("three consecutive 5-minute windows").' }),
-  interval: Duration.optional().meta({ description: 'How often to evaluate; defaults to analysis.interval.' }),
+    .meta({ description: 'The condition must hold in this many consecutive windows ("three consecutive 5-minute windows"); 1 to 1000.' }),
+  interval: Period.optional().meta({ description: 'How often to evaluate; defaults to analysis.interval; at least 1s.' }),
 };
 
 const ThresholdCondition = z.strictObject({
@@ -153,7 +189,7 @@ const AnomalyCondition = z.strictObject({
   metric: Name,
   sigma: z.number().positive().meta({ description: 'True when the value deviates this many standard deviations.' }),
   direction: z.enum(['above', 'below', 'either']).default('above'),
-  lookback: Duration.meta({ description: 'History the mean and standard deviation are computed over.' }),
+  lookback: Period.meta({ description: 'History the mean and standard deviation are computed over; at least 1s.' }),
   minSamples: z.number().int().min(2).default(10),
   ...Sustain,
   source: Source,
@@ -162,14 +198,14 @@ const AnomalyCondition = z.strictObject({
 const FreshnessCondition = z.strictObject({
   kind: z.literal('freshness'),
   metric: Name.meta({ description: 'An event count or rate; a value above 0 means events arrived.' }),
-  maxGap: Duration.meta({ description: 'True while events arrived within this gap ("no gaps > 10 minutes").' }),
+  maxGap: Period.meta({ description: 'True while events arrived within this gap ("no gaps > 10 minutes"); at least 1s.' }),
   source: Source,
 });
 
 const AbsenceCondition = z.strictObject({
   kind: z.literal('absence'),
   metric: Name,
-  longerThan: Duration.meta({ description: 'True when no events arrived for longer than this ("missing > 15 minutes").' }),
+  longerThan: Period.meta({ description: 'True when no events arrived for longer than this ("missing > 15 minutes"); at least 1s.' }),
   source: Source,
 });
 
@@ -181,7 +217,7 @@ const IncidentCondition = z.strictObject({
   kind: z.literal('incidents'),
   atMost: SeverityCounts.optional().meta({ description: 'True while counts stay within these maxima ("≤ 1 Sev-2, 0 Sev-1").' }),
   atLeast: SeverityCounts.optional().meta({ description: 'True once any count reaches its minimum ("any Sev-1", "2+ Sev-2").' }),
-  within: Duration.optional().meta({ description: 'Count only incidents this recent ("no Sev 1 bugs in 48h").' }),
+  within: Period.optional().meta({ description: 'Count only incidents this recent ("no Sev 1 bugs in 48h"); at least 1s.' }),
   scope: z.enum(['rollout', 'phase']).default('rollout'),
   source: Source,
 });
@@ -224,7 +260,7 @@ const HttpCondition = z.strictObject({
   url: z.string().url(),
   method: z.enum(['GET', 'HEAD', 'POST']).default('GET'),
   expectStatus: z.number().int().min(100).max(599).default(200),
-  timeout: Duration.default('10s'),
+  timeout: Timeout.default('10s'),
   source: Source,
 });
 
@@ -232,7 +268,7 @@ const CommandCondition = z.strictObject({
   kind: z.literal('command'),
   run: z.string().min(1).meta({ description: 'Shell command; passes when it exits with expectExit.' }),
   expectExit: z.number().int().default(0),
-  timeout: Duration.default('5m'),
+  timeout: Timeout.default('5m'),
   source: Source,
 });
 
@@ -288,7 +324,7 @@ export const ApprovalRequirement = z.strictObject({
   role: Name,
   quorum: z.number().int().min(1).default(1).meta({ description: 'Distinct members of the role who must approve.' }),
   at: z.enum(['enter', 'exit']).default('enter').meta({ description: 'Needed to enter the phase, or to leave it.' }),
-  expiresAfter: Duration.optional().meta({ description: 'An approval older than this no longer counts.' }),
+  expiresAfter: Period.optional().meta({ description: 'An approval older than this no longer counts; at least 1s.' }),
   escalate: z
     .strictObject({ after: Duration, to: z.array(Name).min(1).meta({ description: 'Channels or roles to escalate to.' }) })
     .optional(),
@@ -301,7 +337,7 @@ export const ApprovalRequirement = z.strictObject({
 // Tasks: what runs on entering or leaving a phase, on a schedule, or when a trigger fires
 
 export const TaskRun = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('command'), command: z.string().min(1), timeout: Duration.default('10m') }),
+  z.strictObject({ type: z.literal('command'), command: z.string().min(1), timeout: Timeout.default('10m') }),
   z.strictObject({ type: z.literal('http'), url: z.string().url(), method: z.enum(['GET', 'POST']).default('POST') }),
   z.strictObject({ type: z.literal('notify'), channels: z.array(Name).min(1), message: z.string() }),
   z.strictObject({
@@ -315,7 +351,7 @@ export const Task = z.strictObject({
   name: Name,
   description: z.string().optional(),
   on: z.enum(['enter', 'exit', 'every', 'daily']).default('enter'),
-  every: Duration.optional().meta({ description: 'With on: every — the period ("every 15 minutes").' }),
+  every: Period.optional().meta({ description: 'With on: every — the period ("every 15 minutes"); at least 1s.' }),
   at: ClockTime.optional().meta({ description: 'With on: daily — the time of day.' }),
   repeatFor: Duration.optional().meta({
     description:
@@ -494,7 +530,7 @@ export const Plan = z
     roles: z.record(Name, RoleDef).default({}),
     analysis: z
       .strictObject({
-        interval: Duration.default('30s').meta({ description: 'How often gates and triggers are evaluated.' }),
+        interval: Period.default('30s').meta({ description: 'How often gates and triggers are evaluated; at least 1s.' }),
         inconclusiveLimit: Duration.default('15m').meta({ description: 'How long data may be missing before onInconclusive applies.' }),
         onInconclusive: TriggerAction.default('hold'),
         consecutiveErrorLimit: z.number().int().min(1).default(3).meta({ description: 'Metric source errors in a row before onError applies.' }),
@@ -516,8 +552,18 @@ export const Plan = z
         circuitBreaker: z
           .strictObject({ consecutiveErrors: z.number().int().min(1), action: TriggerAction.default('kill') })
           .optional(),
-        forcePromote: z.strictObject({ roles: z.array(Name).min(1) }).optional().meta({ description: 'Who may skip to 100%.' }),
-        operators: z.array(Name).optional().meta({ description: 'Roles that may pause, resume, roll back.' }),
+        forcePromote: z
+          .strictObject({ roles: z.array(Name).min(1) })
+          .optional()
+          .meta({ description: 'Who may skip to 100% (promote --force). Without it, promote --force is refused.' }),
+        operators: z
+          .array(Name)
+          .optional()
+          .meta({ description: 'Roles that may pause, resume, promote, roll back, abort and kill. With neither this nor safety, only the plan owner may.' }),
+        safety: z
+          .array(Name)
+          .optional()
+          .meta({ description: 'Further roles that may only move toward safety: pause, roll back, abort, kill (an on-call rota).' }),
       })
       .default({}),
     rollback: z

@@ -4,7 +4,7 @@
  * Pure: takes a schema-valid plan, returns problems with their paths.
  */
 import { formatDuration as formatMs, tryParseDuration } from '../domain/duration';
-import type { CheckDef, ConditionDef, Plan, TaskDef, TriggerDef } from './schema';
+import { MAX_DURATION_MS, type CheckDef, type ConditionDef, type Plan, type TaskDef, type TriggerDef } from './schema';
 
 export interface PlanProblem {
   path: (string | number)[];
@@ -222,6 +222,7 @@ export function checkPlan(plan: Plan): PlanProblem[] {
   // --- controls, rollback, notifications, after 100%
   plan.controls.forcePromote?.roles.forEach((r, i) => role(r, ['controls', 'forcePromote', 'roles', i]));
   plan.controls.operators?.forEach((r, i) => role(r, ['controls', 'operators', i]));
+  plan.controls.safety?.forEach((r, i) => role(r, ['controls', 'safety', i]));
   if (plan.controls.cohortFlag && !plan.controls.cohortFlag.includes('{name}')) {
     report(['controls', 'cohortFlag'], `a per-cohort flag pattern must contain {name}, got "${plan.controls.cohortFlag}"`);
   }
@@ -268,6 +269,9 @@ function sustain(
     report([...path, 'window'], 'required with consecutiveWindows: the length of each window, e.g. "5m"');
   }
   const need = sustainMs(cond);
+  if (cond.for === undefined && cond.consecutiveWindows !== undefined && need !== undefined && need > MAX_DURATION_MS) {
+    report([...path, 'consecutiveWindows'], `${cond.consecutiveWindows} windows of ${cond.window} need ${formatMs(need)} of data, more than ${formatMs(MAX_DURATION_MS)}; use fewer or shorter windows`);
+  }
   if (phaseMinMs !== undefined && need !== undefined && need > phaseMinMs) {
     report([...path, cond.for !== undefined ? 'for' : 'window'], `needs ${formatMs(need)} of data, longer than the phase's minimum duration ${formatMs(phaseMinMs)}`);
   }
