@@ -59,7 +59,10 @@ export function updateTrack(
       const verdict = track.windowVerdict;
       if (verdict === 'pass') track.windowsPassed += 1;
       else if (verdict === 'fail' || polarity === 'gate') track.windowsPassed = 0;
-      while (track.windowEnd <= at) track.windowEnd += windowMs;
+      // The next window after `at`, in one step: a loop would never end on a window that rounds to 0 ms (the plan
+      // loader refuses one under 1 s, but a plan started in code has not been through the loader).
+      const step = Math.max(windowMs, 1);
+      track.windowEnd += (Math.floor((at - track.windowEnd) / step) + 1) * step;
       track.windowVerdict = undefined;
     }
     track.satisfied = track.windowsPassed >= windows;

@@ -172,7 +172,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   const nextId = (type: string) => `${type}-${info.runId}-${++messageSeq}`;
   const toEvent = <T extends MessageEvent['type']>(type: T, id: string | undefined, body: object): MessageEvent =>
     ({ type, at: Date.now(), id: id ?? nextId(type), ...body }) as MessageEvent;
-  type Parsed<I> = { ok: true; input: I } | { ok: false; refused: RolloutEvent };
+  type Parsed<I> = { ok: true; input: I } | { ok: false; refused: Extract<RolloutEvent, { type: 'message-refused' }> };
   const parse = <I>(schema: z.ZodType<I>, message: string, raw: unknown): Parsed<I> => {
     const why = isUndecodable(raw) ? raw[UNDECODABLE] : undefined;
     const result = why === undefined ? schema.safeParse(raw) : undefined;
@@ -251,15 +251,16 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       const parsed = parse(schema, update.name, raw);
       if (!parsed.ok) {
         inbox.push({ event: parsed.refused });
-        throw ApplicationFailure.nonRetryable(parsed.refused.type === 'message-refused' ? parsed.refused.reason : 'malformed', 'MessageRefused');
+        throw ApplicationFailure.nonRetryable(parsed.refused.reason, 'MessageRefused');
       }
       return enqueueAndWait(build(withUpdateId(parsed.input)));
     }, {
       validator: (raw: unknown) => {
         const parsed = parse(schema, update.name, raw);
         if (!parsed.ok) return;
-        // A signature is judged by the loop; everything else the machine can judge now.
-        const { event, signature } = build(withUpdateId(parsed.input));
+        // A signature is judged by the loop; everything else the machine can judge now. Validators do not run on
+        // replay, so nothing here may draw on the run's counters: the update id is the message id.
+        const { event, signature } = build({ ...parsed.input, id: parsed.input.id ?? currentUpdateInfo()?.id ?? 'update' });
         const why = updateRefusal(plan, state, 'verified' in event ? { ...event, verified: Boolean(signature) } as MessageEvent : event);
         if (why) throw new Error(why);
       },

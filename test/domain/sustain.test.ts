@@ -26,3 +26,13 @@ describe('how far an unmet sustain rule has got', () => {
     expect(sustainProgress(newTrack(), { kind: 'threshold', metric: 'x', op: '<', value: 1 } as ConditionDef, 0)).toBeUndefined();
   });
 });
+
+describe('a consecutive-windows condition with a window that rounds to 0 ms', () => {
+  it('moves on to the next window instead of spinning forever (a plan started without the loader)', () => {
+    const cond = { kind: 'threshold', metric: 'error_rate', op: '<', value: 0.01, window: '0s', consecutiveWindows: 2 } as unknown as Parameters<typeof updateTrack>[1];
+    const track = newTrack();
+    for (let at = 0; at <= 3; at++) updateTrack(track, cond, 'true', 'ok', at, 'gate');
+    expect(track.satisfied).toBe(true);
+    expect(track.windowEnd).toBe(4);
+  });
+});
