@@ -255,6 +255,7 @@ class Run {
       if (s.processedIds.length > MAX_PROCESSED_IDS) s.processedIds.splice(0, s.processedIds.length - MAX_PROCESSED_IDS);
     }
     s.now = Math.max(s.now, event.at);
+    if ((event.type === 'observation' || event.type === 'check-result') && s.readingsPending) s.readingsPending = s.readingsPending - 1 || undefined;
     switch (event.type) {
       case 'message-refused':
         this.log('refuse', `${event.message} refused: ${event.reason}`);
@@ -343,8 +344,12 @@ class Run {
     }
 
     if (event.type !== 'observation' && event.type !== 'tick') this.evaluateEventTriggers();
-    this.progress();
+    // Decide on the newest readings: while readings asked for at this instant (an observation, check runs) are still
+    // to come, moving forward waits for them; each comes back stamped with the same instant.
+    const asked = () => this.commands.reduce((n, c) => (c.type === 'observe' || c.type === 'run-check' ? n + 1 : n), 0);
+    if (!s.trustV2 || (s.readingsPending ?? 0) + asked() === 0) this.progress();
     this.schedule();
+    if (s.trustV2) s.readingsPending = (s.readingsPending ?? 0) + asked() || undefined;
     return this.commands;
   }
 
@@ -412,6 +417,11 @@ class Run {
     const { plan, s } = this;
     const denied = this.operatorAuthority(event);
     if (denied) return denied;
+    // A hold that names who decides binds every way out of it toward more traffic; the ways toward safety stay open.
+    const decidedBy = s.hold?.decidedBy;
+    if (s.trustV2 && decidedBy?.length && (event.command === 'resume' || event.command === 'promote' || event.command === 'force-promote') && !(event.role && decidedBy.includes(event.role))) {
+      return `the hold (${s.hold?.reason}) is decided by ${decidedBy.join(' or ')}; ${event.command} needs that role, or roll back`;
+    }
     switch (event.command) {
       case 'resume':
         return s.status === 'paused' || s.status === 'holding' ? undefined : `there is nothing to resume: the rollout is ${s.status}`;
@@ -638,7 +648,7 @@ class Run {
     const ctx: EvalContext = { plan: this.plan, state: s, now: s.now, readings: event.metrics, phaseStart: s.phaseEnteredAt };
     for (const { key, cond, polarity } of this.activeMetricConditions()) {
       const verdict = evaluateCondition(cond, ctx);
-      updateTrack((s.tracks[key] ??= newTrack()), cond, verdict.result, verdict.detail, at, polarity);
+      updateTrack((s.tracks[key] ??= newTrack()), cond, verdict.result, verdict.detail, at, polarity, { openWindowCounts: s.trustV2 });
     }
     if (errors > 0) this.sourceErrors(event);
     this.evaluateTriggers(event.metrics);
@@ -855,7 +865,7 @@ class Run {
       const isMetric = metricsOf(trigger.when).length > 0 || trigger.when.kind === 'freshness' || trigger.when.kind === 'absence';
       if (!isMetric) {
         const v = this.evaluate(trigger.when, readings);
-        updateTrack(track, trigger.when, v.result, v.detail, s.now, 'trigger');
+        updateTrack(track, trigger.when, v.result, v.detail, s.now, 'trigger', { openWindowCounts: s.trustV2 });
       }
       if (track.satisfied && !track.latched) {
         track.latched = true;

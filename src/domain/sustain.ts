@@ -40,6 +40,7 @@ export function updateTrack(
   detail: string,
   at: Millis,
   polarity: Polarity,
+  options: { openWindowCounts?: boolean } = {},
 ): ConditionTrack {
   const unknown = result === 'inconclusive' || result === 'error';
   if (unknown) track.inconclusiveSince ??= at;
@@ -65,7 +66,10 @@ export function updateTrack(
       track.windowEnd += (Math.floor((at - track.windowEnd) / step) + 1) * step;
       track.windowVerdict = undefined;
     }
-    track.satisfied = track.windowsPassed >= windows;
+    // A gate is met on its last N closed windows only while the window still open holds no failing reading: a bad
+    // window in progress is not ignored until it closes. (A trigger fires on its closed windows alone.)
+    const openWindowFails = options.openWindowCounts === true && polarity === 'gate' && track.windowVerdict === 'fail';
+    track.satisfied = track.windowsPassed >= windows && !openWindowFails;
     return track;
   }
   if (forMs !== undefined) {

@@ -301,9 +301,15 @@ export interface RolloutState {
    * The decision rules that came with the trust work (rollouts whose history predates them replay with this unset):
    * a rollback writes each flag straight to its safe state (one write per flag, traffic first, configuration after)
    * instead of undoing phase by phase; a phase whose flag write went through only on retry counts its minimum duration
-   * and gates from that moment.
+   * and gates from that moment; a decision waits for the readings asked for at its instant; a consecutive-windows gate
+   * is unmet while its open window holds a failing reading; a hold's `decidedBy` binds resume and promote.
    */
   trustV2?: boolean;
+  /**
+   * Readings asked for at the current instant (observations, check runs) that have not come back yet: decisions that
+   * move the rollout forward wait for them, so they are made on the newest readings (trust-v2).
+   */
+  readingsPending?: number;
 }
 
 /** The result of a finished rollout, as the workflow returns it and the simulator prints it. */

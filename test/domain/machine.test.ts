@@ -49,11 +49,12 @@ gates:
   - name: p95
     when: { kind: threshold, metric: p95, op: "<=", value: 500, window: 5m, consecutiveWindows: 3 }
 ${TWO_PHASES}`);
-    // Windows are consecutive 5-minute spans from the first evaluation. Latency is bad until 58m, so the window
-    // ending at 60m fails and the three good ones end at 65m, 70m and 75m.
+    // Windows are consecutive 5-minute spans from the phase's first evaluation, one interval after entry (the reading
+    // taken at entry is the baseline, before the canary had traffic). Latency is bad until 58m, so the window ending at
+    // 61m fails and the three good ones end at 66m, 71m and 76m.
     const r = await run(p, { duration: '3h', metrics: { p95: [{ from: '0s', value: 700 }, { from: '58m', value: 300 }] } });
     const advance = find(r, 'advance');
-    expect(advance?.offset).toBe('+01:15:00');
+    expect(advance?.offset).toBe('+01:16:00');
     expect(advance?.reason).toContain('p95 ok (p95 = 300 ms (condition <= 500))');
     expect(r.outcome).toBe('completed');
   });

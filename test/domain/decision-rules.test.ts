@@ -1,0 +1,122 @@
+/**
+ * Decision rules, each a table of cases named by the rule: decisions use the newest reading, a consecutive-windows
+ * gate does not ignore its open window, and a hold's decider binds the ways out of it toward more traffic. Each rule
+ * also keeps its old behaviour for rollouts started before it (state.trustV2 unset), as their histories recorded.
+ */
+import { apply, initialState } from '../../src/domain/machine';
+import { parsePlanText } from '../../src/plan/load';
+import type { Plan } from '../../src/plan/schema';
+import { driveVirtually, MINUTE } from '../helpers/virtual-driver';
+
+function plan(body: string): Plan {
+  const text = `
+apiVersion: canary/v1
+id: rules
+name: Rules
+target: { flags: [checkout-v2], provider: flagd, environment: prod }
+providers:
+  flags: { flagd: { type: flagd-file, path: flags.json } }
+  metrics: { sim: { type: scenario } }
+metrics:
+  error_rate: { source: sim, query: error_rate, unit: ratio }
+analysis: { interval: 1m }
+${body}`;
+  const loaded = parsePlanText(text, 'rules.yaml');
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues));
+  return loaded.plan;
+}
+
+const advances = (written: Array<{ at: number; percent: number }>) => written.filter((w) => w.percent === 100).map((w) => w.at / MINUTE);
+
+describe('an observation taken at an instant is applied before any decision at that instant', () => {
+  // The minimum ends on an evaluation tick (10m); the reading taken at that tick is the first bad one.
+  const p = plan(`
+gates:
+  - name: errors-ok
+    when: { kind: threshold, metric: error_rate, op: "<", value: 0.01 }
+phases:
+  - { name: canary, percent: 10, minDuration: 10m }
+  - { name: full, percent: 100, minDuration: 10m }
+`);
+  const errorRate = (_name: string, at: number) => (at >= 10 * MINUTE ? 0.015 : 0.002);
+
+  it.each<[string, boolean | undefined, number[]]>([
+    ['does not advance on the previous tick’s reading when the minimum ends on a tick', true, []],
+    ['(rollouts started before the rule advanced on the previous reading)', false, [10]],
+  ])('%s', async (_name, trustV2, expected) => {
+    const run = await driveVirtually(p, { horizon: 30 * MINUTE, initial: { trustV2 }, metric: errorRate });
+    expect(advances(run.written)).toEqual(expected);
+  });
+
+  it('cites the reading of that instant when it advances', async () => {
+    const run = await driveVirtually(p, { horizon: 30 * MINUTE, metric: (_n, at) => (at >= 10 * MINUTE ? 0.004 : 0.002) });
+    const advance = run.state.opsLog.find((e) => e.action === 'advance');
+    expect(advance).toMatchObject({ at: 10 * MINUTE, metrics: { error_rate: 0.004 } });
+  });
+});
+
+describe('a consecutive-windows gate is met only when the last N closed windows passed and the open window holds no failing reading', () => {
+  const p = plan(`
+gates:
+  - name: errors-ok
+    when: { kind: threshold, metric: error_rate, op: "<", value: 0.01, window: 5m, consecutiveWindows: 2 }
+phases:
+  - { name: canary, percent: 10, minDuration: 12m }
+  - { name: full, percent: 100, minDuration: 10m }
+`);
+  // Windows start at the phase's first evaluation (1m): 1–6m and 6–11m pass; the window open from 11m fails at 12m,
+  // the instant the minimum ends.
+  const errorRate = (_name: string, at: number) => (at === 12 * MINUTE ? 0.05 : 0.002);
+
+  it.each<[string, boolean | undefined, number[]]>([
+    ['waits out a failing reading in the open window (advances once two clean windows closed, at 26m)', true, [26]],
+    ['(rollouts started before the rule advanced at the minimum, mid-way through the bad window)', false, [12]],
+  ])('%s', async (_name, trustV2, expected) => {
+    const run = await driveVirtually(p, { horizon: 40 * MINUTE, initial: { trustV2 }, metric: errorRate });
+    expect(advances(run.written)).toEqual(expected);
+  });
+});
+
+describe('a hold that says who decides binds every exit toward more traffic; exits toward safety stay open', () => {
+  const p = plan(`
+roles:
+  ceo: { members: [ceo@example.com] }
+  sre: { members: [sre@example.com] }
+controls: { operators: [sre, ceo] }
+triggers:
+  - name: sev2s
+    when: { kind: incidents, atLeast: { Sev-2: 2 } }
+    action: hold
+    hold: { decidedBy: [ceo], default: stay }
+phases:
+  - { name: canary, percent: 10, minDuration: 10m }
+  - { name: full, percent: 100, minDuration: 10m }
+`);
+  const held = (trustV2 = true) => {
+    const state = { ...initialState(0), trustV2 };
+    apply(p, state, { type: 'start', at: 0 });
+    apply(p, state, { type: 'providers-checked', at: 0, offline: [] });
+    apply(p, state, { type: 'incident', at: 1_000, id: 'i1', severity: 'Sev-2', title: 'slow' });
+    apply(p, state, { type: 'incident', at: 2_000, id: 'i2', severity: 'Sev-2', title: 'errors' });
+    expect(state.status).toBe('holding');
+    return state;
+  };
+  const command = (state: ReturnType<typeof held>, command: 'resume' | 'promote' | 'rollback', role: string, by: string) => {
+    const before = state.opsLog.length;
+    apply(p, state, { type: 'operator', at: 3_000, id: `op-${command}-${role}`, command, by, role, reason: 'x' });
+    return state.opsLog.slice(before).map((e) => `${e.action}: ${e.reason}`).join(' | ');
+  };
+
+  it.each<[string, 'resume' | 'promote' | 'rollback', string, string, RegExp]>([
+    ['an operator of another role cannot resume it', 'resume', 'sre', 'sre@example.com', /^refuse: .*the hold .* is decided by ceo; resume needs that role, or roll back/],
+    ['an operator of another role cannot promote out of it', 'promote', 'sre', 'sre@example.com', /^refuse: .*is decided by ceo; promote needs that role/],
+    ['the decider can resume it', 'resume', 'ceo', 'ceo@example.com', /^resume: /],
+    ['an operator of another role can still roll back', 'rollback', 'sre', 'sre@example.com', /^rollback: ROLLBACK/],
+  ])('%s', (_name, cmd, role, by, expected) => {
+    expect(command(held(), cmd, role, by)).toMatch(expected);
+  });
+
+  it('(rollouts started before the rule let any operator resume)', () => {
+    expect(command(held(false), 'resume', 'sre', 'sre@example.com')).toMatch(/^resume: /);
+  });
+});
