@@ -35,7 +35,7 @@ const SAFETY_COMMANDS: readonly OperatorCommand[] = ['pause', 'rollback', 'abort
 const MAX_HISTORY = 500;
 const CHECK_REFRESH_MS = 5 * 60_000;
 const TERMINAL: RolloutStatus[] = ['completed', 'rolled_back', 'aborted', 'killed'];
-const SEVERITY: Record<TriggerDef['action'], number> = { kill: 6, rollback: 5, 'revert-phase': 4, hold: 3, pause: 2, alert: 1 };
+const SEVERITY: Record<TriggerDef['action'], number> = { kill: 7, rollback: 6, abort: 5, 'revert-phase': 4, hold: 3, pause: 2, alert: 1 };
 
 /**
  * Facts derived from a plan alone, computed once per plan object: the machine looks them up on every tick.
@@ -651,6 +651,7 @@ class Run {
       updateTrack((s.tracks[key] ??= newTrack()), cond, verdict.result, verdict.detail, at, polarity, { openWindowCounts: s.trustV2 });
     }
     if (errors > 0) this.sourceErrors(event);
+    this.circuitBreaker(ctx);
     this.evaluateTriggers(event.metrics);
     this.inconclusiveLimits();
     if (s.status === 'rolling-back') this.verifyRollback();
@@ -778,6 +779,9 @@ class Run {
     }
     const phase = this.phase;
     for (const { key, trigger } of triggersOf(plan, phase)) add(key, trigger.when, 'trigger');
+    // The circuit breaker's condition is read at every evaluation while traffic reaches the canary.
+    const breaker = plan.controls.circuitBreaker?.when;
+    if (breaker && phase) add('circuit-breaker', breaker, 'trigger');
     if (phase && s.stage === 'ramp') for (const { key, check } of gatesOf(plan, phase)) add(key, check.when, 'gate');
     if (phase && s.stage === 'final') for (const { key, check } of gatesOf(plan, phase)) add(key, check.when, 'gate');
     const next = plan.phases[s.phaseIndex + 1];
@@ -905,6 +909,9 @@ class Run {
       case 'rollback':
         this.startRollback(reason, 'rolled_back');
         break;
+      case 'abort':
+        this.startRollback(reason, 'aborted');
+        break;
       case 'kill':
         this.kill(reason);
         break;
@@ -919,6 +926,23 @@ class Run {
       this.actionFromRule(breaker.action, `circuit breaker: ${s.consecutiveSourceErrors} consecutive metric source errors: ${failing.join(', ')}`, 'circuit-breaker');
     } else if (s.consecutiveSourceErrors === plan.analysis.consecutiveErrorLimit) {
       this.actionFromRule(plan.analysis.onError, `${s.consecutiveSourceErrors} consecutive metric source errors: ${failing.join(', ')}; a source failure never counts as a pass`, 'source-errors');
+    }
+  }
+
+  /**
+   * The circuit breaker on the canary's own errors (seed 001: "auto-disable on 3 consecutive errors"): each evaluation
+   * where `controls.circuitBreaker.when` holds counts, one where it does not resets the count, one without data
+   * neither; at `consecutiveErrors` the breaker's action is taken. Metric-source errors count separately.
+   */
+  private circuitBreaker(ctx: EvalContext): void {
+    const { plan, s } = this;
+    const breaker = plan.controls.circuitBreaker;
+    if (!breaker?.when || s.phaseIndex < 0 || isFinished(s) || s.status === 'rolling-back') return;
+    const verdict = evaluateCondition(breaker.when, ctx);
+    if (verdict.result === 'true') s.breakerErrors = (s.breakerErrors ?? 0) + 1;
+    else if (verdict.result === 'false') s.breakerErrors = undefined;
+    if (s.breakerErrors === breaker.consecutiveErrors) {
+      this.actionFromRule(breaker.action, `circuit breaker: ${s.breakerErrors} consecutive evaluations in error: ${verdict.detail}`, 'circuit-breaker');
     }
   }
 

@@ -288,6 +288,8 @@ export interface RolloutState {
   baselines: Record<string, number>;
   flagValues: Record<string, string | number | boolean | undefined>;
   consecutiveSourceErrors: number;
+  /** Consecutive evaluations where the circuit breaker's condition (the canary's own errors) held. */
+  breakerErrors?: number;
   compensations: Compensation[];
   notified: Record<string, Millis>;
   nextObservationAt?: Millis;

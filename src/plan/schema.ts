@@ -365,9 +365,9 @@ export const Task = z.strictObject({
 // ---------------------------------------------------------------------------------------------------------------
 // Actions: what a trigger or a timeout does
 
-export const TriggerAction = z.enum(['rollback', 'hold', 'revert-phase', 'pause', 'alert', 'kill']).meta({
+export const TriggerAction = z.enum(['rollback', 'abort', 'hold', 'revert-phase', 'pause', 'alert', 'kill']).meta({
   description:
-    'rollback: hard stop, compensate everything. hold: soft stop, wait for a decision. revert-phase: back to the previous phase. pause: stop advancing until resumed. alert: notify only. kill: all flags off at once.',
+    'rollback: hard stop, compensate everything. abort: stop the rollout — compensate everything, the outcome is aborted (not a failed canary: e.g. the metrics could not be read). hold: soft stop, wait for a decision. revert-phase: back to the previous phase. pause: stop advancing until resumed. alert: notify only. kill: all flags off at once.',
 });
 
 export const HoldPolicy = z.strictObject({
@@ -550,7 +550,14 @@ export const Plan = z
         killSwitch: z.strictObject({ flag: z.string().min(1) }).optional(),
         cohortFlag: z.string().optional().meta({ description: 'Per-cohort flag key pattern with {name}, e.g. "canary.cohort.{name}.enabled".' }),
         circuitBreaker: z
-          .strictObject({ consecutiveErrors: z.number().int().min(1), action: TriggerAction.default('kill') })
+          .strictObject({
+            consecutiveErrors: z.number().int().min(1).max(1000),
+            action: TriggerAction.default('kill'),
+            when: Condition.optional().meta({
+              description:
+                "What counts as an error of the canary itself, each evaluation (e.g. its error rate above a threshold): that many consecutive evaluations where it holds trip the breaker, as do that many consecutive metric-source errors.",
+            }),
+          })
           .optional(),
         forcePromote: z
           .strictObject({ roles: z.array(Name).min(1) })

@@ -223,6 +223,7 @@ export function checkPlan(plan: Plan): PlanProblem[] {
   plan.controls.forcePromote?.roles.forEach((r, i) => role(r, ['controls', 'forcePromote', 'roles', i]));
   plan.controls.operators?.forEach((r, i) => role(r, ['controls', 'operators', i]));
   plan.controls.safety?.forEach((r, i) => role(r, ['controls', 'safety', i]));
+  if (plan.controls.circuitBreaker?.when) condition(plan.controls.circuitBreaker.when, ['controls', 'circuitBreaker', 'when']);
   if (plan.controls.cohortFlag && !plan.controls.cohortFlag.includes('{name}')) {
     report(['controls', 'cohortFlag'], `a per-cohort flag pattern must contain {name}, got "${plan.controls.cohortFlag}"`);
   }

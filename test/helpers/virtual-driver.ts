@@ -17,6 +17,8 @@ export interface VirtualWorld {
   setFlags?(command: Extract<RolloutCommand, { type: 'set-flags' }>, at: number): { ok: false; detail: string } | undefined;
   /** A metric's value at a time; every metric reads 0 by default. */
   metric?(name: string, at: number): number;
+  /** True when reading the metric at that time fails (a source error). */
+  failing?(name: string, at: number): boolean;
   /** The providers that do not answer at a time. */
   offline?(at: number): string[];
   /** Changes to the initial state (the rules of a rollout started by older code). */
@@ -42,7 +44,11 @@ export async function driveVirtually(plan: Plan, world: VirtualWorld): Promise<V
       written.push({ at: state.now, percent: c.percent, enabled: c.enabled });
     },
     setConfig: async () => undefined,
-    observe: async (c) => ({ metrics: Object.fromEntries(c.metrics.map((m) => [m, { status: 'ok' as const, value: world.metric?.(m, state.now) ?? 0 }])) }),
+    observe: async (c) => ({
+      metrics: Object.fromEntries(
+        c.metrics.map((m) => [m, world.failing?.(m, state.now) ? { status: 'error' as const, detail: 'source down' } : { status: 'ok' as const, value: world.metric?.(m, state.now) ?? 0 }]),
+      ),
+    }),
     checkProviders: async () => ({ offline: world.offline?.(state.now) ?? [] }),
     runTask: async () => ({ ok: true }),
     runCheck: async () => ({ ok: true }),
@@ -52,5 +58,12 @@ export async function driveVirtually(plan: Plan, world: VirtualWorld): Promise<V
   while (!isSettled(state) && state.wakeAt !== undefined && state.wakeAt <= world.horizon) {
     await feed(plan, state, { type: 'tick', at: state.wakeAt }, effects);
   }
-  return { state, written, log: state.opsLog.map((e) => `${e.at / MINUTE}m ${e.action}: ${e.reason}`) };
+  return { state, written, log: state.opsLog.map((e) => `${formatOffset(e.at)} ${e.action}: ${e.reason}`) };
+}
+
+/** 90s → "1m30s", 600s → "10m": minutes, and seconds when there are any. */
+function formatOffset(ms: number): string {
+  const minutes = Math.floor(ms / MINUTE);
+  const seconds = Math.round((ms % MINUTE) / 1000);
+  return `${minutes}m${seconds ? `${seconds}s` : ''}`;
 }

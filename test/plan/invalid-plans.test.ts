@@ -1061,29 +1061,24 @@ test('a plan file over 1 MiB is refused on the line where it passes the limit, w
   }
 });
 
-test('a mapping with 20,000 unknown fields is reported field by field in seconds, not minutes', () => {
+// The two tests below once took minutes (quadratic work in the loader and the yaml library); now well under a second.
+// No timed assertion: the test's own timeout catches a regression to quadratic time.
+test('a mapping with 20,000 unknown fields is reported field by field', () => {
   const fields = Array.from({ length: 20_000 }, (_, i) => `    colour${i}: blue`).join('\n');
-  const started = Date.now();
   const result = parsePlanText(`${HEADER}phases:\n  - name: canary\n    percent: 10\n${fields}\n`, 'plans/demo.yaml');
-  const elapsed = Date.now() - started;
   const issues = result.ok ? [] : result.issues;
   expect(issues).toHaveLength(20_000);
   expect(issues[19_999]).toMatchObject({ line: body(3 + 20_000), path: 'phases[0].colour19999' });
-  // Placing each issue used to search the whole mapping, and the yaml library compared every key with every earlier
-  // one: minutes on a 2-core machine. Now about half a second.
-  expect(elapsed).toBeLessThan(5_000);
-});
+  // Placing each issue used to search the whole mapping, and the yaml library compared every key with every earlier one.
+}, 30_000);
 
-test('10,000 aliases used as keys are refused in seconds, not minutes', () => {
+test('10,000 aliases used as keys are refused', () => {
   const keys = Array.from({ length: 10_000 }, (_, i) => `  ? *name\n  : ${i}`).join('\n');
-  const started = Date.now();
   const result = parsePlanText(`${HEADER}${PHASES}labels: &name x\nby-name:\n${keys}\n`, 'plans/demo.yaml');
-  const elapsed = Date.now() - started;
   expect(result.ok ? [] : result.issues).toEqual([
     // On the 1,001st alias: two lines per key, the first on body line 9.
     { file: 'plans/demo.yaml', line: body(9 + 2 * 1_000), path: 'by-name', message: 'the plan has more than 1000 aliases; a plan needs a few' },
   ]);
   // Each alias key used to be resolved by walking the whole document, and the yaml library resolves each alias by
-  // scanning every one before it: minutes for this plan.
-  expect(elapsed).toBeLessThan(5_000);
-});
+  // scanning every one before it.
+}, 30_000);
