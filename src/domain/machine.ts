@@ -372,6 +372,12 @@ class Run {
           if (index < this.s.phaseIndex) return `wrong phase: phase ${name} is already past (the rollout is in ${phaseName(plan, s.phaseIndex)})`;
           const requirement = plan.phases[index]?.approvals?.find((a) => a.role === event.role);
           if (!requirement) return `phase ${name} needs no approval by ${event.role}`;
+          // Only what the rollout is waiting for can be approved: entering the next phase, or leaving this one.
+          const waiting = (index === s.phaseIndex + 1 && requirement.at === 'enter') || (index === s.phaseIndex && requirement.at === 'exit');
+          if (s.trustV2 && !waiting) {
+            if (index <= s.phaseIndex) return `nothing waits for this approval: phase ${name} was already entered${requirement.at === 'exit' ? '' : ' (its approval was needed to enter it)'}`;
+            return `nothing waits for this approval yet: phase ${name} comes after ${phaseName(plan, s.phaseIndex + 1)}; approve it once the rollout waits for it`;
+          }
           if ((requirement.signatureRequired ?? role.signatureRequired) && !event.verified) {
             return `an approval by ${event.role} must carry a valid signature${event.signatureProblem ? `: ${event.signatureProblem}` : ''}`;
           }

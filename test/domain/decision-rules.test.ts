@@ -120,3 +120,38 @@ phases:
     expect(command(held(false), 'resume', 'sre', 'sre@example.com')).toMatch(/^resume: /);
   });
 });
+
+describe('an approval that nothing is waiting for is refused with the reason', () => {
+  const p = plan(`
+roles:
+  cfo: { members: [cfo@example.com] }
+  ceo: { members: [ceo@example.com] }
+phases:
+  - { name: canary-10, percent: 10, minDuration: 10m }
+  - { name: canary-50, percent: 50, minDuration: 10m, approvals: [{ role: cfo }] }
+  - { name: full, percent: 100, minDuration: 10m, approvals: [{ role: ceo }] }
+`);
+  const inFirstPhase = (trustV2 = true) => {
+    const state = { ...initialState(0), trustV2 };
+    apply(p, state, { type: 'start', at: 0 });
+    apply(p, state, { type: 'providers-checked', at: 0, offline: [] });
+    return state;
+  };
+  const approve = (state: ReturnType<typeof inFirstPhase>, role: string, subject?: string) => {
+    const before = state.opsLog.length;
+    apply(p, state, { type: 'approval', at: 1_000, id: `a-${role}-${subject}`, role, by: `${role}@example.com`, decision: 'approve', subject, verified: false });
+    return state.opsLog.slice(before).map((e) => `${e.action}: ${e.reason}`).join(' | ');
+  };
+
+  it.each<[string, string, string | undefined, RegExp]>([
+    ['an approval to enter the next phase is taken', 'cfo', 'phase:canary-50', /^approve: cfo cfo@example.com approved phase canary-50/],
+    ['an approval for a phase after the next is refused, naming the phase that comes first', 'ceo', 'phase:full', /^refuse: .*nothing waits for this approval yet: phase full comes after canary-50/],
+    ['an approval without a subject for a later phase is refused the same way', 'ceo', undefined, /^refuse: .*nothing waits for this approval yet: phase full comes after canary-50/],
+  ])('%s', (_name, role, subject, expected) => {
+    expect(approve(inFirstPhase(), role, subject)).toMatch(expected);
+  });
+
+  it('(rollouts started before the rule took approvals for any later phase)', () => {
+    expect(approve(inFirstPhase(false), 'ceo', 'phase:full')).toMatch(/^approve: /);
+  });
+});
