@@ -183,13 +183,22 @@ export function evaluateCondition(cond: ConditionDef, ctx: EvalContext): Verdict
       if (count < cond.minSamples) {
         return { result: 'inconclusive', value: r.value, detail: `${cond.metric}: ${count} of ${cond.minSamples} samples for a baseline` };
       }
-      const deviation = stdDev === 0 ? (r.value === mean ? 0 : Infinity) : (r.value - mean) / stdDev;
-      const ok =
+      const delta = r.value - mean;
+      // With no spread in the history any change is infinitely many σ — in its own direction: a drop is never a spike
+      // "above" (rollouts started before trust-v2 judged every change as +∞σ, as their histories recorded).
+      const infinite = state.trustV2 ? Math.sign(delta) * Infinity : Infinity;
+      const deviation = stdDev === 0 ? (delta === 0 ? 0 : infinite) : delta / stdDev;
+      const beyondSigma =
         cond.direction === 'above' ? deviation > cond.sigma : cond.direction === 'below' ? -deviation > cond.sigma : Math.abs(deviation) > cond.sigma;
+      const needed = minimumEffect(cond.minDelta, mean);
+      const bigEnough = needed === undefined || Math.abs(delta) >= needed;
+      const deviationText = Number.isFinite(deviation) ? fmt(deviation) : deviation < 0 ? '-∞' : '∞';
       return {
-        result: ok ? 'true' : 'false',
+        result: beyondSigma && bigEnough ? 'true' : 'false',
         value: r.value,
-        detail: `${cond.metric} = ${fmt(r.value)} is ${Number.isFinite(deviation) ? fmt(deviation) : '∞'}σ from mean ${fmt(mean)} (condition ${cond.direction} ${fmt(cond.sigma)}σ)`,
+        detail: `${cond.metric} = ${fmt(r.value)} is ${deviationText}σ from mean ${fmt(mean)} (condition ${cond.direction} ${fmt(cond.sigma)}σ${
+          needed === undefined ? '' : `, at least ${fmt(needed)} away${beyondSigma && !bigEnough ? ': too small to count' : ''}`
+        })`,
       };
     }
     case 'freshness':
@@ -328,4 +337,11 @@ export function validApprovers(
   return [...latest.entries()]
     .filter(([, a]) => a.decision === 'approve' && (expiresAfterMs === undefined || now - a.at <= expiresAfterMs))
     .map(([by]) => by);
+}
+
+/** The smallest difference from the mean an anomaly counts: `minDelta` as given, or as a share of the mean ("20%"). */
+function minimumEffect(minDelta: number | string | undefined, mean: number): number | undefined {
+  if (minDelta === undefined) return undefined;
+  if (typeof minDelta === 'number') return minDelta;
+  return (Math.abs(mean) * Number(minDelta.slice(0, -1))) / 100;
 }

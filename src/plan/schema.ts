@@ -190,7 +190,14 @@ const AnomalyCondition = z.strictObject({
   sigma: z.number().positive().meta({ description: 'True when the value deviates this many standard deviations.' }),
   direction: z.enum(['above', 'below', 'either']).default('above'),
   lookback: Period.meta({ description: 'History the mean and standard deviation are computed over; at least 1s.' }),
-  minSamples: z.number().int().min(2).default(10),
+  minSamples: z.number().int().min(2).default(10).meta({ description: 'Samples in the lookback before it can fire at all.' }),
+  minDelta: z
+    .union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?%$/, 'a number, or a percentage such as "20%"')])
+    .optional()
+    .meta({
+      description:
+        'The smallest effect that counts, however many σ it is: an absolute difference from the mean (50) or a share of the mean ("20%"). Keeps a quiet metric with a tiny spread from firing on ordinary noise.',
+    }),
   ...Sustain,
   source: Source,
 });
