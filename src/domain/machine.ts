@@ -653,8 +653,12 @@ class Run {
     // Fold this observation into every active metric condition.
     const ctx: EvalContext = { plan: this.plan, state: s, now: s.now, readings: event.metrics, phaseStart: s.phaseEnteredAt };
     for (const { key, cond, polarity } of this.activeMetricConditions()) {
+      const track = (s.tracks[key] ??= newTrack());
+      // A condition with an interval of its own is judged at that cadence, not at every observation.
+      const every = s.trustV2 && 'interval' in cond ? ms(cond.interval) : undefined;
+      if (every !== undefined && track.lastEvaluatedAt !== undefined && at - track.lastEvaluatedAt < every) continue;
       const verdict = evaluateCondition(cond, ctx);
-      updateTrack((s.tracks[key] ??= newTrack()), cond, verdict.result, verdict.detail, at, polarity, { openWindowCounts: s.trustV2 });
+      updateTrack(track, cond, verdict.result, verdict.detail, at, polarity, { openWindowCounts: s.trustV2 });
     }
     if (errors > 0) this.sourceErrors(event);
     this.circuitBreaker(ctx);

@@ -155,3 +155,25 @@ phases:
     expect(approve(inFirstPhase(false), 'ceo', 'phase:full')).toMatch(/^approve: /);
   });
 });
+
+describe('a condition with an interval of its own is judged at that cadence', () => {
+  const gate = (extra: string) =>
+    plan(`
+gates:
+  - name: errors-ok
+    when: { kind: threshold, metric: error_rate, op: "<", value: 0.01${extra} }
+phases:
+  - { name: canary, percent: 10, minDuration: 10m }
+  - { name: full, percent: 100, minDuration: 10m }
+`);
+  // Judged at 1m, 6m, 11m … with interval 5m: the bad reading at 6m stands until 11m.
+  const errorRate = (_name: string, at: number) => (at === 6 * MINUTE ? 0.05 : 0.002);
+
+  it.each<[string, string, number[]]>([
+    ['interval: 5m — the 6m judgment holds until the next one at 11m', ', interval: 5m', [11]],
+    ['no interval — judged at every observation (1m), clean again at 7m', '', [10]],
+  ])('%s', async (_name, extra, expected) => {
+    const run = await driveVirtually(gate(extra), { horizon: 40 * MINUTE, metric: errorRate });
+    expect(advances(run.written)).toEqual(expected);
+  });
+});
