@@ -13,6 +13,7 @@ import { registerAlertIntakeCommand } from './commands/alert-intake';
 import { registerAttestCommand } from './commands/attest';
 import { registerConsumeTokenCommand } from './commands/consume-token';
 import { registerDecideCommands } from './commands/decide';
+import { registerDevTokenCommand } from './commands/dev-token';
 import { registerListCommand } from './commands/list';
 import { registerOperateCommands } from './commands/operate';
 import { registerPlanCommand } from './commands/plan';
@@ -62,6 +63,7 @@ export function buildProgram(cli: CliContext): Command {
   registerWorkerCommand(program, cli);
   registerApiCommand(program, cli);
   registerAlertIntakeCommand(program, cli);
+  registerDevTokenCommand(program, cli);
   return program;
 }
 

@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Client } from '@temporalio/client';
-import type { NativeConnection, WorkerOptions } from '@temporalio/worker';
+import type { NativeConnection, Worker, WorkerOptions } from '@temporalio/worker';
 import { approve, rolloutResult, rolloutStatus, rolloutWorkflowId, RolloutRefused, startRollout } from '../client';
 import type { OpsLogEntry, Outcome } from '../domain/types';
 import { formatIssue, loadPlanFile } from '../plan/load';
@@ -21,6 +21,7 @@ import { createRolloutDeps, createWorker } from '../worker';
 import type { RolloutStatusView } from '../workflows/messages';
 import { describeFault, hasFault, type DemoFault } from './fault';
 import { startLoad, type LoadStats } from './load-generator';
+import { stopRollout, type StopRolloutOutcome } from './stop-rollout';
 import { startDemoTarget, type CohortCounts, type DemoTarget } from './target-service';
 
 /** The demo plan shipped with the project. */
@@ -32,19 +33,47 @@ export const DEMO_TARGET_PORT = 8787;
 /** Who approves in the demo; the plan's only release-manager. */
 export const DEMO_APPROVER = 'release-manager@demo';
 
+/** The task queue the demo's rollouts run on. */
+export const DEMO_TASK_QUEUE = 'canary-demo';
+
+/**
+ * The demo was interrupted (its `signal` aborted). When the rollout had started, it was stopped first: `stopped` says
+ * how (rolled back by the plan owner, terminated, or it had already ended).
+ */
+export class DemoInterrupted extends Error {
+  override name = 'DemoInterrupted';
+  constructor(
+    message: string,
+    readonly workflowId?: string,
+    readonly stopped?: StopRolloutOutcome,
+  ) {
+    super(message);
+  }
+}
+
 export interface RunDemoOptions {
   client: Client;
   /** The worker's connection to the same server. */
   connection: NativeConnection;
   namespace?: string;
-  /** Default `canary-demo`. */
+  /** Default {@link DEMO_TASK_QUEUE}. */
   taskQueue?: string;
   /** A prebuilt workflow bundle (tests); otherwise the worker bundles src/workflows. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /**
+   * Run a worker for the story's length (default true). False when the caller runs one on `taskQueue` (made with
+   * {@link createDemoWorker} and the same `root`) that outlives the story, as npm start does for the UI's queries.
+   */
+  runWorker?: boolean;
   /** Default {@link DEMO_PLAN_FILE}. */
   planFile?: string;
   /** Where the plan's flag file path (and the configuration store) is resolved; default the working directory. */
   root?: string;
+  /**
+   * This run's own flag file, instead of the plan's path under `root`: the plan's flagd provider is pointed at it (as
+   * the scrape url is pointed at the target), so two runs never write one file.
+   */
+  flagFile?: string;
   /** Port of the demo target; default 0 (any free port). */
   targetPort?: number;
   /** When `targetPort` is taken, use a free port instead of failing. */
@@ -62,6 +91,17 @@ export interface RunDemoOptions {
   workflowId?: string;
   /** The Temporal Web UI's base URL, for the link to the history (none when omitted). */
   uiUrl?: string;
+  /** The server's `host:port` as printed in the approve commands, when it is not the default `localhost:7233`. */
+  address?: string;
+  /**
+   * Aborting stops the story: a started rollout is rolled back by the plan's owner (terminated when that is refused or
+   * does not settle within `stopSettleMs`), then the target and load stop and runDemo throws {@link DemoInterrupted}.
+   */
+  signal?: AbortSignal;
+  /** Default 10 s. */
+  stopSettleMs?: number;
+  /** Called once the rollout has started, with its workflow id. */
+  onRolloutStarted?: (workflowId: string) => void;
   /** How often progress is read and printed (default 1 s). */
   progressEveryMs?: number;
   /** How long to wait, after the rollout ended, for the target's routing to show the final state (default 15 s). */
@@ -101,7 +141,8 @@ export const SPLIT_WINDOW_MS = 3_000;
  * `settleMs` for the target's routing to reach the final state (the flagd provider polls the file every few seconds).
  *
  * Throws (with what to do) when the plan does not load, its target provider is not a flagd file, or the target
- * cannot start; a rollout that ends differently than expected is a report with `storyHappened: false`.
+ * cannot start; a rollout that ends differently than expected is a report with `storyHappened: false`. Throws
+ * {@link DemoInterrupted} when `signal` aborts, after stopping the rollout it started.
  */
 export async function runDemo(options: RunDemoOptions): Promise<DemoReport> {
   const out = options.out ?? ((line: string) => console.log(line));
@@ -115,15 +156,24 @@ export async function runDemo(options: RunDemoOptions): Promise<DemoReport> {
   if (!flagKey || flagProvider?.type !== 'flagd-file') {
     throw new Error(`the demo plan ${planFile} must target one flag in a flagd-file provider (target.provider names "${plan.target.provider}")`);
   }
-  const flagFile = resolve(root, flagProvider.path);
+  const flagFile = options.flagFile ? resolve(options.flagFile) : resolve(root, flagProvider.path);
   const expected = hasFault(options.fault) ? 'rolled_back' : 'completed';
   const namespace = options.namespace ?? 'default';
-  const taskQueue = options.taskQueue ?? 'canary-demo';
-  const workflowId = options.workflowId ?? rolloutWorkflowId(flagKey, `${plan.target.environment}-${utcStamp(new Date())}`);
+  const taskQueue = options.taskQueue ?? DEMO_TASK_QUEUE;
+  const workflowId = options.workflowId ?? rolloutWorkflowId(flagKey, `${plan.target.environment}-${demoRunStamp(new Date())}`);
+  const signal = options.signal;
+  const interrupted = new Promise<void>((resolveInterrupted) => {
+    if (signal?.aborted) resolveInterrupted();
+    signal?.addEventListener('abort', () => resolveInterrupted(), { once: true });
+  });
+  const checkInterrupted = () => {
+    if (signal?.aborted) throw new DemoInterrupted('interrupted before the rollout started');
+  };
   const historyUrl = options.uiUrl ? `${options.uiUrl}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}` : undefined;
 
   const cleanups: Array<() => Promise<void>> = [];
   try {
+    checkInterrupted();
     const flags = new FlagdFileStore(flagFile);
     await flags.write(flagKey, { enabled: false, percent: 0 });
     out(`Flag ${flagKey} reset to off (0%) in ${flagFile}.`);
@@ -132,26 +182,24 @@ export async function runDemo(options: RunDemoOptions): Promise<DemoReport> {
     cleanups.push(() => target.close());
     out(`Demo target: ${target.url} (stable v1 and canary v2, routed by ${flagKey}); metrics at ${target.metricsUrl}`);
     out(`Canary fault: ${describeFault(options.fault)} — expected story: ${expected === 'completed' ? 'the rollout completes at 100%' : 'the hard stop rolls back'}.`);
-    const runPlan = withScrapeUrl(plan, target.metricsUrl);
+    const runPlan = withFlagFile(withScrapeUrl(plan, target.metricsUrl), options.flagFile ? flagFile : undefined);
 
     const load = startLoad({ url: target.url, rps: options.rps ?? 100, users: options.users ?? 5_000 });
     cleanups.push(() => load.stop());
     out(`Load: ${options.rps ?? 100} requests/s from ${options.users ?? 5_000} users.`);
 
-    const worker = await createWorker({
-      connection: options.connection,
-      namespace,
-      taskQueue,
-      workflowBundle: options.workflowBundle,
-      rolloutDeps: createRolloutDeps({ flagFileRoot: root, configFile: join(root, '.canary', 'config.json') }),
-    });
-    const running = worker.run();
-    cleanups.push(async () => {
-      worker.shutdown();
-      await running;
-    });
+    if (options.runWorker !== false) {
+      const worker = await createDemoWorker({ connection: options.connection, namespace, taskQueue, workflowBundle: options.workflowBundle, root });
+      const running = worker.run();
+      cleanups.push(async () => {
+        worker.shutdown();
+        await running;
+      });
+    }
 
+    checkInterrupted();
     const handle = await startRollout(options.client, runPlan, { workflowId, taskQueue });
+    options.onRolloutStarted?.(workflowId);
     out(`Started rollout ${workflowId} (plan ${plan.id}: ${plan.phases.map((p) => `${p.percent}%`).join(' → ')}).`);
     if (historyUrl) out(`Temporal UI: ${historyUrl}`);
 
@@ -168,20 +216,35 @@ export async function runDemo(options: RunDemoOptions): Promise<DemoReport> {
     const progress = new ProgressPrinter(out, workflowId, target);
     const approved = new Set<string>();
     const everyMs = options.progressEveryMs ?? 1_000;
-    while (!ended) {
+    while (!ended && !signal?.aborted) {
       const view = await rolloutStatus(handle).catch(() => undefined);
-      if (view) {
+      if (view && !signal?.aborted) {
         progress.frame(view);
         for (const role of pendingApprovalRoles(view)) {
           if (approved.has(role)) continue;
           approved.add(role);
-          printApproveCommands(out, workflowId, role, namespace, options.autoApprove !== false);
+          printApproveCommands(out, workflowId, role, namespace, options.autoApprove !== false, options.address);
           if (options.autoApprove !== false) {
-            void approveLater(handle, role, options.approveAfterMs ?? 3_000, out);
+            void approveLater(handle, role, options.approveAfterMs ?? 3_000, out, signal);
           }
         }
       }
-      await Promise.race([settled, sleep(everyMs)]);
+      await Promise.race([settled, sleep(everyMs), interrupted]);
+    }
+
+    if (signal?.aborted) {
+      if (ended) throw new DemoInterrupted(`interrupted after rollout ${workflowId} ended`, workflowId, { how: 'already-ended', status: 'ended' });
+      out(`Stopping rollout ${workflowId}: rolling it back as ${plan.owner ?? 'its owner'} (the plan's owner) …`);
+      const stopped = await stopRollout(options.client, workflowId, { by: plan.owner, reason: 'npm start was interrupted (Ctrl-C)', settleMs: options.stopSettleMs, out });
+      if (stopped.how === 'rolled-back') {
+        progress.opsLog(stopped.result.opsLog);
+        out(`Rollout rolled back: final traffic ${stopped.result.finalPercent}% (phase ${stopped.result.phase}); the rollback is in its ops log.`);
+      } else if (stopped.how === 'terminated') {
+        // A terminated rollout writes nothing more: put its flag back to off ourselves.
+        await flags.write(flagKey, { enabled: false, percent: 0 }).catch(() => undefined);
+        out(`Rollout terminated (${stopped.why}); flag ${flagKey} set to off in ${flagFile}.`);
+      }
+      throw new DemoInterrupted(`interrupted: rollout ${workflowId} ${stopped.how === 'already-ended' ? 'had already ended' : stopped.how}`, workflowId, stopped);
     }
 
     const final = await result;
@@ -190,7 +253,7 @@ export async function runDemo(options: RunDemoOptions): Promise<DemoReport> {
     progress.opsLog(final.opsLog);
     out(`Rollout ${final.outcome === 'rolled_back' ? 'rolled back' : final.outcome}: final traffic ${final.finalPercent}% (phase ${final.phase}).`);
 
-    const split = await waitForSplit(target, final.finalPercent, options.settleMs ?? 15_000);
+    const split = await waitForSplit(target, final.finalPercent, options.settleMs ?? 15_000, signal);
     const flag = await flags.read(flagKey);
     out(`Flag file ${flagFile}: ${flagKey} = ${await rawFlag(flagFile, flagKey)}`);
     out(`Observed split over the last ${SPLIT_WINDOW_MS / 1000}s: stable ${split.stable}, canary ${split.canary} requests (${share(split)}% canary).`);
@@ -245,18 +308,22 @@ class ProgressPrinter {
   }
 }
 
-/** The commands a release manager would run; the `canary approve` form is also in the progress frame. */
-function printApproveCommands(out: (line: string) => void, id: string, role: string, namespace: string, auto: boolean): void {
+/**
+ * The commands a release manager would run; the `canary approve` form is also in the progress frame. On a server
+ * other than the default localhost:7233, both name its address.
+ */
+function printApproveCommands(out: (line: string) => void, id: string, role: string, namespace: string, auto: boolean, address?: string): void {
   const input = JSON.stringify({ role, by: DEMO_APPROVER });
   out(`The rollout waits for ${role} approval. Approve with:`);
-  out(`    npm run canary -- approve ${shellWord(id)} --role ${shellWord(role)} --by ${shellWord(DEMO_APPROVER)}`);
+  out(`    ${address ? `TEMPORAL_ADDRESS=${shellWord(address)} ` : ''}npm run canary -- approve ${shellWord(id)} --role ${shellWord(role)} --by ${shellWord(DEMO_APPROVER)}`);
   out(`  or with the Temporal CLI:`);
-  out(`    temporal workflow signal --namespace ${shellWord(namespace)} --workflow-id ${shellWord(id)} --name approve --input ${shellWord(input)}`);
+  out(`    temporal workflow signal ${address ? `--address ${shellWord(address)} ` : ''}--namespace ${shellWord(namespace)} --workflow-id ${shellWord(id)} --name approve --input ${shellWord(input)}`);
   if (!auto) out(`Waiting for a person to approve (--no-auto-approve).`);
 }
 
-async function approveLater(handle: Parameters<typeof approve>[0], role: string, afterMs: number, out: (line: string) => void): Promise<void> {
+async function approveLater(handle: Parameters<typeof approve>[0], role: string, afterMs: number, out: (line: string) => void, signal?: AbortSignal): Promise<void> {
   await sleep(afterMs);
+  if (signal?.aborted) return;
   try {
     await approve(handle, { role, by: DEMO_APPROVER, reason: 'demo: the gates are green' });
     out(`Approved as ${DEMO_APPROVER} (${role}).`);
@@ -276,6 +343,31 @@ async function startTarget(options: RunDemoOptions, flagFile: string, flagKey: s
   }
 }
 
+/** A worker for the demo's rollouts, with flag files and the configuration store resolved under `root`. */
+export async function createDemoWorker(options: {
+  connection: NativeConnection;
+  namespace?: string;
+  taskQueue?: string;
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  root?: string;
+}): Promise<Worker> {
+  const root = resolve(options.root ?? '.');
+  return createWorker({
+    connection: options.connection,
+    namespace: options.namespace ?? 'default',
+    taskQueue: options.taskQueue ?? DEMO_TASK_QUEUE,
+    workflowBundle: options.workflowBundle,
+    rolloutDeps: createRolloutDeps({ flagFileRoot: root, configFile: join(root, '.canary', 'config.json') }),
+  });
+}
+
+/** The plan with its flagd-file provider writing `flagFile` (unchanged when undefined). */
+function withFlagFile(plan: Plan, flagFile: string | undefined): Plan {
+  const provider = plan.providers.flags[plan.target.provider];
+  if (!flagFile || provider?.type !== 'flagd-file') return plan;
+  return { ...plan, providers: { ...plan.providers, flags: { ...plan.providers.flags, [plan.target.provider]: { ...provider, path: flagFile } } } };
+}
+
 /** The plan with every scrape source reading `metricsUrl`. */
 function withScrapeUrl(plan: Plan, metricsUrl: string): Plan {
   const metrics = Object.fromEntries(
@@ -285,12 +377,12 @@ function withScrapeUrl(plan: Plan, metricsUrl: string): Plan {
 }
 
 /** Waits until the recent traffic shows the final percentage (all v2 at 100%, all v1 at 0%), or `timeoutMs` passes. */
-async function waitForSplit(target: DemoTarget, finalPercent: number, timeoutMs: number): Promise<CohortCounts> {
+async function waitForSplit(target: DemoTarget, finalPercent: number, timeoutMs: number, signal?: AbortSignal): Promise<CohortCounts> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const split = target.observedSplit(SPLIT_WINDOW_MS);
     const settled = finalPercent >= 100 ? split.stable === 0 && split.canary > 0 : finalPercent <= 0 ? split.canary === 0 && split.stable > 0 : true;
-    if (settled || Date.now() >= deadline) return split;
+    if (settled || Date.now() >= deadline || signal?.aborted) return split;
     await sleep(500);
   }
 }
@@ -315,8 +407,8 @@ function share(split: CohortCounts): number {
   return total === 0 ? 0 : Math.round((split.canary / total) * 100);
 }
 
-/** 2026-01-14T08:00:00.123Z → 20260114T080000Z. */
-function utcStamp(date: Date): string {
+/** 2026-01-14T08:00:00.123Z → 20260114T080000Z: the part of the workflow id (and flag file) that names one run. */
+export function demoRunStamp(date: Date): string {
   return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
 }
 

@@ -1170,6 +1170,15 @@ class Run {
     this.setCohortFlags(cohorts, `entering ${phase.name}`);
     // A phase entered again (after a revert) starts its gates and triggers afresh.
     for (const key of Object.keys(s.tracks)) if (key.includes(`:${phase.name}:`)) delete s.tracks[key];
+    // A rollout-wide trigger's failureLimit counts per phase unless its failureScope is the rollout.
+    for (const trigger of plan.triggers) {
+      const track = s.tracks[`trigger:${trigger.name}`];
+      const scope = (trigger.when as { failureScope?: 'phase' | 'rollout' }).failureScope ?? 'phase';
+      if (track?.failures !== undefined && scope === 'phase') {
+        track.failures = undefined;
+        track.satisfied = false;
+      }
+    }
     s.phaseIndex = index;
     s.phaseEnteredAt = s.now;
     s.percent = phase.percent;

@@ -16,7 +16,7 @@ export function newTrack(): ConditionTrack {
   return { windowsPassed: 0, satisfied: false };
 }
 
-type Sustain = { forMs?: number; windowMs?: number; windows?: number };
+type Sustain = { forMs?: number; windowMs?: number; windows?: number; failureLimit?: number };
 const sustainByCondition = new WeakMap<ConditionDef, Sustain>();
 
 function sustainOf(cond: ConditionDef): Sustain {
@@ -29,7 +29,7 @@ function computeSustain(cond: ConditionDef): Sustain {
   if (cond.kind !== 'threshold' && cond.kind !== 'relative' && cond.kind !== 'anomaly') return {};
   const forMs = cond.for === undefined ? undefined : tryParseDuration(cond.for);
   const windowMs = cond.window === undefined ? undefined : tryParseDuration(cond.window);
-  return { forMs, windowMs, windows: cond.consecutiveWindows };
+  return { forMs, windowMs, windows: cond.consecutiveWindows, failureLimit: cond.failureLimit };
 }
 
 /** Folds one evaluation at time `at` into the track and recomputes `satisfied`. Mutates and returns the track. */
@@ -51,7 +51,13 @@ export function updateTrack(
   track.lastEvaluatedAt = at;
   track.detail = detail;
 
-  const { forMs, windowMs, windows } = sustainOf(cond);
+  const { forMs, windowMs, windows, failureLimit } = sustainOf(cond);
+  if (failureLimit !== undefined) {
+    // A total of failed measurements, consecutive or not (counted where the condition holds: a trigger's breach).
+    if (result === 'true') track.failures = (track.failures ?? 0) + 1;
+    track.satisfied = (track.failures ?? 0) >= failureLimit;
+    return track;
+  }
   if (windows !== undefined && windowMs !== undefined) {
     track.windowEnd ??= at + windowMs;
     const sample: 'pass' | 'fail' | 'inconclusive' = unknown ? 'inconclusive' : result === 'true' ? 'pass' : 'fail';

@@ -205,6 +205,8 @@ export interface ConditionTrack {
   satisfied: boolean;
   /** The trigger fired and has not yet cleared (edge-triggered actions fire once per breach). */
   latched?: boolean;
+  /** Failed measurements so far, for a condition with a failureLimit (reset with the track at each phase entry). */
+  failures?: number;
   /** The inconclusive limit was reported for this stretch of missing data. */
   inconclusiveReported?: boolean;
   /** The last verdict in words. */

@@ -155,6 +155,20 @@ const Sustain = {
     .optional()
     .meta({ description: 'The condition must hold in this many consecutive windows ("three consecutive 5-minute windows"); 1 to 1000.' }),
   interval: Period.optional().meta({ description: 'How often to evaluate; defaults to analysis.interval; at least 1s.' }),
+  failureLimit: z
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .optional()
+    .meta({
+      description:
+        "Triggers only: fire once the condition has held in this many evaluations in total, consecutive or not (Argo Rollouts' failureLimit, Flagger's threshold of failed checks); not together with for or consecutiveWindows.",
+    }),
+  failureScope: z
+    .enum(['phase', 'rollout'])
+    .optional()
+    .meta({ description: 'What failureLimit counts over: the current phase (default; the count starts again in each phase) or the whole rollout.' }),
 };
 
 const ThresholdCondition = z.strictObject({

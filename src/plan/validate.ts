@@ -266,6 +266,12 @@ function sustain(
   if (cond.for !== undefined && cond.consecutiveWindows !== undefined) {
     report([...path, 'consecutiveWindows'], 'use either "for" or "consecutiveWindows", not both');
   }
+  if (cond.failureLimit !== undefined && (cond.for !== undefined || cond.consecutiveWindows !== undefined)) {
+    report([...path, 'failureLimit'], 'use failureLimit (a total of failed evaluations) without "for" or "consecutiveWindows"');
+  }
+  if ((cond.failureLimit !== undefined || cond.failureScope !== undefined) && !path.includes('triggers')) {
+    report([...path, cond.failureLimit !== undefined ? 'failureLimit' : 'failureScope'], 'failureLimit counts failed measurements toward a trigger; it is allowed on triggers only');
+  }
   if (cond.consecutiveWindows !== undefined && cond.window === undefined) {
     report([...path, 'window'], 'required with consecutiveWindows: the length of each window, e.g. "5m"');
   }

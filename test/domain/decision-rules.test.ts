@@ -177,3 +177,33 @@ phases:
     expect(advances(run.written)).toEqual(expected);
   });
 });
+
+describe('failureLimit: a trigger fires on a total of failed measurements, consecutive or not', () => {
+  const p = (scope = '') =>
+    plan(`
+triggers:
+  - name: too-many-errors
+    when: { kind: threshold, metric: error_rate, op: ">=", value: 0.05, failureLimit: 3${scope} }
+    action: rollback
+phases:
+  - { name: canary-10, percent: 10, minDuration: 10m }
+  - { name: canary-50, percent: 50, minDuration: 10m }
+  - { name: full, percent: 100, minDuration: 10m }
+`);
+  // Isolated bad readings, never two in a row: at 2m, 5m (canary-10) and 13m (canary-50).
+  const scattered = (_name: string, at: number) => ([2, 5, 13].includes(at / MINUTE) ? 0.2 : 0.002);
+
+  it.each<[string, string, string]>([
+    ['counted per phase by default: two in canary-10 and one in canary-50 never reach 3', '', 'completed'],
+    ['counted over the rollout with failureScope: rollout — the third, at 13m, rolls back', ', failureScope: rollout', 'rolled_back'],
+  ])('%s', async (_name, scope, outcome) => {
+    const run = await driveVirtually(p(scope), { horizon: 60 * MINUTE, metric: scattered });
+    expect(run.state.outcome).toBe(outcome);
+  });
+
+  it('fires on the third scattered failure within one phase', async () => {
+    const run = await driveVirtually(p(), { horizon: 60 * MINUTE, metric: (_n, at) => ([2, 5, 8].includes(at / MINUTE) ? 0.2 : 0.002) });
+    expect(run.state.outcome).toBe('rolled_back');
+    expect(run.state.opsLog.find((e) => e.action === 'rollback')?.at).toBe(8 * MINUTE);
+  });
+});

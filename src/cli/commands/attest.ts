@@ -6,8 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { attest } from '../../client';
+import { addConnectionOptions } from '../connection-options';
 import type { CliContext } from '../context';
-import { actingIdentity, printAccepted, withRollout } from '../rollout-options';
+import { actingIdentity, printAccepted, sendToRollout, withRollout } from '../rollout-options';
 
 interface AttestOptions {
   by?: string;
@@ -17,19 +18,19 @@ interface AttestOptions {
 
 /** Adds `attest` to the program. */
 export function registerAttestCommand(program: Command, cli: CliContext): void {
-  program
+  const command = program
     .command('attest')
     .description('attest a check the plan leaves to a person (kind: attestation)')
     .argument('<id>', 'rollout id (workflow id)')
     .argument('<check>', 'the attested check, as the plan names it')
     .option('--by <identity>', 'who attests (default: $CANARY_USER, then the OS user name)')
     .option('--note <text>', 'what was checked, for the ops log')
-    .option('--json', 'print the outcome as JSON')
-    .action(async (rolloutId: string, check: string, options: AttestOptions) => {
-      const by = actingIdentity(options.by, cli.env);
-      await withRollout(cli, rolloutId, async (handle) => {
-        const outcome = await attest(handle, { id: `attest-${randomUUID()}`, check, by, note: options.note });
-        printAccepted(cli, rolloutId, `attestation of ${check} by ${by}`, outcome, options.json);
-      });
+    .option('--json', 'print the outcome as JSON');
+  addConnectionOptions(command, cli).action(async (rolloutId: string, check: string, options: AttestOptions) => {
+    const by = actingIdentity(options.by, cli.env);
+    await withRollout(cli, rolloutId, async (handle, client) => {
+      const outcome = await sendToRollout(cli, client, handle, () => attest(handle, { id: `attest-${randomUUID()}`, check, by, note: options.note }));
+      printAccepted(cli, rolloutId, `attestation of ${check} by ${by}`, outcome, options.json);
     });
+  });
 }

@@ -9,8 +9,9 @@ import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { consumeToken } from '../../client';
 import type { ConsumeTokenInput } from '../../workflows/messages';
+import { addConnectionOptions } from '../connection-options';
 import { type CliContext, ExitCode } from '../context';
-import { actingIdentity, printAccepted, signatureHint, withRollout } from '../rollout-options';
+import { actingIdentity, printAccepted, sendToRollout, signatureHint, withRollout } from '../rollout-options';
 import { signMessage } from './sign';
 
 interface ConsumeTokenOptions {
@@ -23,7 +24,7 @@ interface ConsumeTokenOptions {
 
 /** Adds `consume-token` to the program. */
 export function registerConsumeTokenCommand(program: Command, cli: CliContext): void {
-  program
+  const command = program
     .command('consume-token')
     .description('consume a one-time token the plan requires before a phase')
     .argument('<id>', 'rollout id (workflow id)')
@@ -32,28 +33,28 @@ export function registerConsumeTokenCommand(program: Command, cli: CliContext): 
     .option('--by <identity>', 'who consumes it (default: $CANARY_USER, then the OS user name)')
     .option('--key <file>', 'sign with the private JWK in this file (roles that require signatures)')
     .option('--key-env <VAR>', 'sign with the private JWK (JSON) held by this environment variable')
-    .option('--json', 'print the outcome as JSON')
-    .action(async (rolloutId: string, token: string, options: ConsumeTokenOptions) => {
-      const by = actingIdentity(options.by, cli.env);
-      let input: ConsumeTokenInput = { id: `consume-token-${randomUUID()}`, token, role: options.role, by };
-      const signed = options.key !== undefined || options.keyEnv !== undefined;
-      if (signed) {
-        const outcome = await signMessage({ rolloutId, action: 'consume-token', role: options.role, by, token, key: options.key, keyEnv: options.keyEnv }, cli.env, cli.now());
-        if (!outcome.ok) {
-          cli.err(`canary consume-token: ${outcome.problem}`);
-          cli.fail(ExitCode.Usage);
-          return;
-        }
-        input = outcome.message as ConsumeTokenInput;
+    .option('--json', 'print the outcome as JSON');
+  addConnectionOptions(command, cli).action(async (rolloutId: string, token: string, options: ConsumeTokenOptions) => {
+    const by = actingIdentity(options.by, cli.env);
+    let input: ConsumeTokenInput = { id: `consume-token-${randomUUID()}`, token, role: options.role, by };
+    const signed = options.key !== undefined || options.keyEnv !== undefined;
+    if (signed) {
+      const outcome = await signMessage({ rolloutId, action: 'consume-token', role: options.role, by, token, key: options.key, keyEnv: options.keyEnv }, cli.env, cli.now());
+      if (!outcome.ok) {
+        cli.err(`canary consume-token: ${outcome.problem}`);
+        cli.fail(ExitCode.Usage);
+        return;
       }
-      await withRollout(
-        cli,
-        rolloutId,
-        async (handle) => {
-          const outcome = await consumeToken(handle, input);
-          printAccepted(cli, rolloutId, `token ${token} consumed by ${options.role} ${by}${signed ? ' (signed)' : ''}`, outcome, options.json);
-        },
-        signatureHint(signed),
-      );
-    });
+      input = outcome.message as ConsumeTokenInput;
+    }
+    await withRollout(
+      cli,
+      rolloutId,
+      async (handle, client) => {
+        const outcome = await sendToRollout(cli, client, handle, () => consumeToken(handle, input));
+        printAccepted(cli, rolloutId, `token ${token} consumed by ${options.role} ${by}${signed ? ' (signed)' : ''}`, outcome, options.json);
+      },
+      signatureHint(signed),
+    );
+  });
 }

@@ -13,8 +13,9 @@ import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { approve, reject } from '../../client';
 import type { ApproveInput } from '../../workflows/messages';
+import { addConnectionOptions } from '../connection-options';
 import { type CliContext, ExitCode } from '../context';
-import { actingIdentity, printAccepted, signatureHint, withRollout } from '../rollout-options';
+import { actingIdentity, printAccepted, sendToRollout, signatureHint, withRollout } from '../rollout-options';
 import { signMessage } from './sign';
 
 interface DecideOptions {
@@ -30,7 +31,7 @@ interface DecideOptions {
 /** Adds `approve` and `reject` to the program. */
 export function registerDecideCommands(program: Command, cli: CliContext): void {
   for (const decision of ['approve', 'reject'] as const) {
-    program
+    const command = program
       .command(decision)
       .description(decision === 'approve' ? 'approve what waits for a role: a phase, a budget, a hold' : 'reject what waits for a role (a rejected phase does not start; a rejected hold rolls back)')
       .argument('<id>', 'rollout id (workflow id)')
@@ -40,33 +41,33 @@ export function registerDecideCommands(program: Command, cli: CliContext): void 
       .option('--subject <subject>', 'what is decided: phase:<name>, budget:<name>, check:<role> or hold (default: whatever waits for the role)')
       .option('--key <file>', "sign with the private JWK in this file (roles that require signatures)")
       .option('--key-env <VAR>', 'sign with the private JWK (JSON) held by this environment variable')
-      .option('--json', 'print the outcome as JSON')
-      .action(async (rolloutId: string, options: DecideOptions) => {
-        const by = actingIdentity(options.by, cli.env);
-        let input: ApproveInput = { id: `${decision}-${randomUUID()}`, role: options.role, by, subject: options.subject, reason: options.reason };
-        const signed = options.key !== undefined || options.keyEnv !== undefined;
-        if (signed) {
-          const outcome = await signMessage(
-            { rolloutId, action: decision, role: options.role, by, key: options.key, keyEnv: options.keyEnv, subject: options.subject, reason: options.reason },
-            cli.env,
-            cli.now(),
-          );
-          if (!outcome.ok) {
-            cli.err(`canary ${decision}: ${outcome.problem}`);
-            cli.fail(ExitCode.Usage);
-            return;
-          }
-          input = outcome.message as ApproveInput;
-        }
-        await withRollout(
-          cli,
-          rolloutId,
-          async (handle) => {
-            const outcome = await (decision === 'approve' ? approve : reject)(handle, input);
-            printAccepted(cli, rolloutId, `${decision} by ${options.role} ${by}${signed ? ' (signed)' : ''}`, outcome, options.json);
-          },
-          signatureHint(signed),
+      .option('--json', 'print the outcome as JSON');
+    addConnectionOptions(command, cli).action(async (rolloutId: string, options: DecideOptions) => {
+      const by = actingIdentity(options.by, cli.env);
+      let input: ApproveInput = { id: `${decision}-${randomUUID()}`, role: options.role, by, subject: options.subject, reason: options.reason };
+      const signed = options.key !== undefined || options.keyEnv !== undefined;
+      if (signed) {
+        const outcome = await signMessage(
+          { rolloutId, action: decision, role: options.role, by, key: options.key, keyEnv: options.keyEnv, subject: options.subject, reason: options.reason },
+          cli.env,
+          cli.now(),
         );
-      });
+        if (!outcome.ok) {
+          cli.err(`canary ${decision}: ${outcome.problem}`);
+          cli.fail(ExitCode.Usage);
+          return;
+        }
+        input = outcome.message as ApproveInput;
+      }
+      await withRollout(
+        cli,
+        rolloutId,
+        async (handle, client) => {
+          const outcome = await sendToRollout(cli, client, handle, () => (decision === 'approve' ? approve : reject)(handle, input));
+          printAccepted(cli, rolloutId, `${decision} by ${options.role} ${by}${signed ? ' (signed)' : ''}`, outcome, options.json);
+        },
+        signatureHint(signed),
+      );
+    });
   }
 }

@@ -1,11 +1,15 @@
 /**
  * `canary list [--status <status>] [--running] [--limit <n>] [--json]`: the rollouts on the server, newest first, from
- * the visibility store (search attributes; no worker needs to run): id, status, phase, percent, plan, start time.
+ * the visibility store (search attributes; no worker needs to run): id, the rollout's status, its workflow's
+ * execution status, phase, percent, plan, and when the rollout started (the first run of its continue-as-new chain).
+ * The rollout's status is what it last published; a workflow terminated from outside keeps `running` there, and the
+ * WORKFLOW column says `terminated`. Only rollout workflows are listed, never the flag locks.
  * No rollouts is not an error: it prints "no rollouts" and exits 0.
  */
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { listRollouts, type RolloutSummary } from '../../client';
+import { addConnectionOptions } from '../connection-options';
 import type { CliContext } from '../context';
 
 interface ListOptions {
@@ -17,34 +21,44 @@ interface ListOptions {
 
 /** Adds `list` to the program. */
 export function registerListCommand(program: Command, cli: CliContext): void {
-  program
+  const command = program
     .command('list')
-    .description('list rollouts, newest first: id, status, phase, percent, plan, started')
+    .description('list rollouts, newest first: id, status, workflow execution status, phase, percent, plan, started')
     .option('--status <status>', 'only rollouts with this status (pending, running, holding, paused, completed, rolled_back, aborted, killed …)')
     .option('--running', 'only rollouts whose workflow is still running')
     .option('--limit <n>', 'at most this many', positiveInteger, 50)
-    .option('--json', 'print one JSON object per rollout')
-    .action(async (options: ListOptions) => {
-      const rollouts = await listRollouts(await cli.client(), { status: options.status, running: options.running, limit: options.limit });
-      if (options.json) {
-        for (const r of rollouts) cli.out(JSON.stringify(r));
-        return;
-      }
-      if (rollouts.length === 0) {
-        cli.out(options.status ? `no rollouts with status ${options.status}` : 'no rollouts');
-        return;
-      }
-      renderRolloutTable(rollouts).forEach((line) => cli.out(line));
-    });
+    .option('--json', 'print one JSON object per rollout: {workflowId, runId, firstRunId, executionStatus, status, planId, phase, percent, startTime, runStartTime, closeTime}');
+  addConnectionOptions(command, cli).action(async (options: ListOptions) => {
+    const client = await cli.client();
+    const rollouts = await cli.withServerDeadline(client, () => listRollouts(client, { status: options.status, running: options.running, limit: options.limit }));
+    if (options.json) {
+      for (const r of rollouts) cli.out(JSON.stringify(r));
+      return;
+    }
+    if (rollouts.length === 0) {
+      cli.out(options.status ? `no rollouts with status ${options.status}` : 'no rollouts');
+      return;
+    }
+    renderRolloutTable(rollouts).forEach((line) => cli.out(line));
+  });
 }
 
-/** The rollouts as an aligned table with a header line; a missing search attribute shows as "-". */
+/** Temporal's execution status as the table shows it: running, completed, terminated, failed, timed-out, continued-as-new … */
+export function executionStatusWord(executionStatus: string): string {
+  return executionStatus.toLowerCase().replace(/_/g, '-');
+}
+
+/**
+ * The rollouts as an aligned table with a header line: STATUS is the rollout's own, WORKFLOW its workflow's execution
+ * status, STARTED the start of the rollout's first run; a missing search attribute shows as "-".
+ */
 export function renderRolloutTable(rollouts: readonly RolloutSummary[]): string[] {
   const rows = [
-    ['ROLLOUT', 'STATUS', 'PHASE', 'PERCENT', 'PLAN', 'STARTED'],
+    ['ROLLOUT', 'STATUS', 'WORKFLOW', 'PHASE', 'PERCENT', 'PLAN', 'STARTED'],
     ...rollouts.map((r) => [
       r.workflowId,
-      r.status ?? r.executionStatus.toLowerCase(),
+      r.status ?? '-',
+      executionStatusWord(r.executionStatus),
       r.phase ?? '-',
       r.percent === undefined ? '-' : `${r.percent}%`,
       r.planId ?? '-',

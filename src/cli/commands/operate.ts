@@ -15,8 +15,9 @@ import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { operate } from '../../client';
 import type { OperatorCommand } from '../../domain/types';
+import { addConnectionOptions } from '../connection-options';
 import { type CliContext, ExitCode } from '../context';
-import { actingIdentity, printAccepted, withRollout } from '../rollout-options';
+import { actingIdentity, printAccepted, sendToRollout, withRollout } from '../rollout-options';
 
 interface OperateOptions {
   reason?: string;
@@ -49,19 +50,20 @@ export function registerOperateCommands(program: Command, cli: CliContext): void
     command
       .option('--by <identity>', 'who acts (default: $CANARY_USER, then the OS user name)')
       .option('--role <role>', 'the operator role you act as: one the plan grants for this command (controls.operators, controls.safety, controls.forcePromote); without grants only the plan owner may act')
-      .option('--json', 'print the outcome as JSON')
-      .action(async (rolloutId: string, options: OperateOptions) => {
-        if (options.force && !options.reason) {
-          cli.err('canary promote --force: a forced promotion bypasses gates and approvals; say why with --reason <text>');
-          cli.fail(ExitCode.Usage);
-          return;
-        }
-        const operation: OperatorCommand = spec.name === 'promote' && options.force ? 'force-promote' : spec.name;
-        const by = actingIdentity(options.by, cli.env);
-        await withRollout(cli, rolloutId, async (handle) => {
-          const outcome = await operate(handle, { id: `${operation}-${randomUUID()}`, command: operation, by, role: options.role, reason: options.reason });
-          printAccepted(cli, rolloutId, `${operation} by ${by}`, outcome, options.json);
-        });
+      .option('--json', 'print the outcome as JSON');
+    addConnectionOptions(command, cli).action(async (rolloutId: string, options: OperateOptions) => {
+      if (options.force && !options.reason) {
+        cli.err('canary promote --force: a forced promotion bypasses gates and approvals; say why with --reason <text>');
+        cli.fail(ExitCode.Usage);
+        return;
+      }
+      const operation: OperatorCommand = spec.name === 'promote' && options.force ? 'force-promote' : spec.name;
+      const by = actingIdentity(options.by, cli.env);
+      await withRollout(cli, rolloutId, async (handle, client) => {
+        const input = { id: `${operation}-${randomUUID()}`, command: operation, by, role: options.role, reason: options.reason };
+        const outcome = await sendToRollout(cli, client, handle, () => operate(handle, input));
+        printAccepted(cli, rolloutId, `${operation} by ${by}`, outcome, options.json);
       });
+    });
   }
 }

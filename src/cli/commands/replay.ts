@@ -11,6 +11,7 @@
 import type { Command } from 'commander';
 import { workflowCodeOptions } from '../../worker';
 import { Worker, type ReplayWorkerOptions } from '@temporalio/worker';
+import { addConnectionOptions } from '../connection-options';
 import { type CliContext, ExitCode } from '../context';
 import { fetchHistoryChain } from '../history-chain';
 import { withRollout } from '../rollout-options';
@@ -19,6 +20,9 @@ interface ReplayOptions {
   workflowBundle?: string;
   json?: boolean;
 }
+
+/** How long fetching every run's history may take. */
+const REPLAY_FETCH_TIMEOUT_MS = 60_000;
 
 /** How one run replayed. */
 export interface ReplayVerdict {
@@ -31,35 +35,36 @@ export interface ReplayVerdict {
 
 /** Adds `replay` to the program. */
 export function registerReplayCommand(program: Command, cli: CliContext): void {
-  program
+  const command = program
     .command('replay')
     .description("replay every run of a rollout's history against the current workflow code and report determinism")
     .argument('<id>', 'rollout id (workflow id)')
     .option('--workflow-bundle <file>', 'a prebuilt workflow bundle to replay against (default: bundle src/workflows now)')
-    .option('--json', 'print {rolloutId, deterministic, runs: [{runId, events, deterministic, error?}]}')
-    .action(async (rolloutId: string, options: ReplayOptions) => {
-      await withRollout(cli, rolloutId, async (_handle, client) => {
-        const runs = await fetchHistoryChain(client, rolloutId);
-        const code = workflowCodeOptions();
-        const workerOptions: ReplayWorkerOptions = {
-          dataConverter: { payloadConverterPath: code.payloadConverterPath },
-          ...(options.workflowBundle ? { workflowBundle: { codePath: options.workflowBundle } } : { workflowsPath: code.workflowsPath }),
-        };
-        const verdicts: ReplayVerdict[] = [];
-        const events = new Map(runs.map((r) => [r.runId, r.history.events?.length ?? 0]));
-        const histories = runs.map((r) => ({ workflowId: rolloutId, history: r.history }));
-        for await (const result of Worker.runReplayHistories(workerOptions, histories)) {
-          verdicts.push({ runId: result.runId, events: events.get(result.runId) ?? 0, deterministic: !result.error, ...(result.error ? { error: result.error.message } : {}) });
-        }
-        const deterministic = verdicts.length > 0 && verdicts.every((v) => v.deterministic);
-        if (!deterministic) cli.fail(ExitCode.Failed);
-        if (options.json) {
-          cli.out(JSON.stringify({ rolloutId, deterministic, runs: verdicts }, null, 2));
-          return;
-        }
-        cli.out(`${rolloutId}: ${verdicts.length} run${verdicts.length === 1 ? '' : 's'} replayed against the current workflow code`);
-        for (const v of verdicts) cli.out(`  ${v.runId}  ${String(v.events).padStart(6)} events  ${v.deterministic ? 'deterministic' : `NOT deterministic: ${v.error}`}`);
-        cli.out(deterministic ? 'ok: every run replays deterministically' : 'FAILED: the current workflow code would take another path; do not deploy it while this rollout runs');
-      });
+    .option('--json', 'print {rolloutId, deterministic, runs: [{runId, events, deterministic, error?}]}');
+  addConnectionOptions(command, cli).action(async (rolloutId: string, options: ReplayOptions) => {
+    await withRollout(cli, rolloutId, async (_handle, client) => {
+      // Histories are read from the server alone; a long chain may take a while, but never forever.
+      const runs = await cli.withServerDeadline(client, () => fetchHistoryChain(client, rolloutId), REPLAY_FETCH_TIMEOUT_MS);
+      const code = workflowCodeOptions();
+      const workerOptions: ReplayWorkerOptions = {
+        dataConverter: { payloadConverterPath: code.payloadConverterPath },
+        ...(options.workflowBundle ? { workflowBundle: { codePath: options.workflowBundle } } : { workflowsPath: code.workflowsPath }),
+      };
+      const verdicts: ReplayVerdict[] = [];
+      const events = new Map(runs.map((r) => [r.runId, r.history.events?.length ?? 0]));
+      const histories = runs.map((r) => ({ workflowId: rolloutId, history: r.history }));
+      for await (const result of Worker.runReplayHistories(workerOptions, histories)) {
+        verdicts.push({ runId: result.runId, events: events.get(result.runId) ?? 0, deterministic: !result.error, ...(result.error ? { error: result.error.message } : {}) });
+      }
+      const deterministic = verdicts.length > 0 && verdicts.every((v) => v.deterministic);
+      if (!deterministic) cli.fail(ExitCode.Failed);
+      if (options.json) {
+        cli.out(JSON.stringify({ rolloutId, deterministic, runs: verdicts }, null, 2));
+        return;
+      }
+      cli.out(`${rolloutId}: ${verdicts.length} run${verdicts.length === 1 ? '' : 's'} replayed against the current workflow code`);
+      for (const v of verdicts) cli.out(`  ${v.runId}  ${String(v.events).padStart(6)} events  ${v.deterministic ? 'deterministic' : `NOT deterministic: ${v.error}`}`);
+      cli.out(deterministic ? 'ok: every run replays deterministically' : 'FAILED: the current workflow code would take another path; do not deploy it while this rollout runs');
     });
+  });
 }

@@ -12,13 +12,14 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { rolloutResult, rolloutStatus } from '../../client';
-import { buildEvidenceReport, renderEvidenceJson, type EvidenceReport } from '../../report/evidence-report';
+import { describeRollout, requireWorker, rolloutResult, rolloutStatus, withAnswerDeadline } from '../../client';
+import { buildEvidenceReport, renderEvidenceJson, type EvidenceInput, type EvidenceReport } from '../../report/evidence-report';
 import { renderEvidenceHtml } from '../../report/evidence-html';
 import { renderEvidenceMarkdown } from '../../report/evidence-markdown';
 import { resultQuery } from '../../workflows/messages';
+import { addConnectionOptions } from '../connection-options';
 import { type CliContext, ExitCode } from '../context';
-import { withRollout } from '../rollout-options';
+import { finishedText, withRollout } from '../rollout-options';
 
 const RENDERERS: Record<string, (report: EvidenceReport) => string> = {
   md: renderEvidenceMarkdown,
@@ -29,36 +30,57 @@ const RENDERERS: Record<string, (report: EvidenceReport) => string> = {
 interface ReportOptions {
   format: 'md' | 'json' | 'html';
   out?: string;
+  json?: boolean;
 }
 
 /** Adds `report` to the program. */
 export function registerReportCommand(program: Command, cli: CliContext): void {
-  program
+  const command = program
     .command('report')
     .description('the evidence bundle of a rollout: timeline, metric snapshots, approvals with identities, rationale, final state')
     .argument('<id>', 'rollout id (workflow id)')
     .addOption(new Option('--format <format>', 'md, json or html').choices(['md', 'json', 'html']).default('md'))
     .option('--out <file>', 'write the report to this file (directories are created) instead of printing it')
-    .action(async (rolloutId: string, options: ReportOptions) => {
-      await withRollout(cli, rolloutId, async (handle) => {
-        const description = await handle.describe();
-        const running = description.status.name === 'RUNNING';
-        if (!running && description.status.name !== 'COMPLETED') {
-          cli.err(`${rolloutId}: the workflow ended ${description.status.name.toLowerCase()} without a rollout result; its history is in Temporal (\`temporal workflow show --workflow-id ${rolloutId}\`)`);
-          cli.fail(ExitCode.Failed);
-          return;
-        }
-        const result = running ? await handle.query(resultQuery) : await rolloutResult(handle);
-        const status = running ? await rolloutStatus(handle) : undefined;
-        const report = buildEvidenceReport({ rolloutId, running, result, status, memo: description.memo, generatedAt: cli.now() });
-        const text = RENDERERS[options.format]!(report);
-        if (!options.out) {
-          cli.io.stdout.write(text);
-          return;
-        }
-        await mkdir(dirname(options.out), { recursive: true });
-        await writeFile(options.out, text);
-        cli.out(`wrote ${options.out} (${options.format}, ${report.timeline.length} ops-log entries${running ? ', rollout still running' : ''})`);
-      });
+    .option('--json', 'print the report as JSON (as --format json); with --out, print {rolloutId, out, format, entries, running}');
+  addConnectionOptions(command, cli).action(async (rolloutId: string, options: ReportOptions) => {
+    const formatGiven = command.getOptionValueSource('format') === 'cli';
+    if (options.json && !options.out && formatGiven && options.format !== 'json') {
+      cli.err(`canary report: --json prints the report as JSON; drop --format ${options.format}, or write it with --out <file>`);
+      cli.fail(ExitCode.Usage);
+      return;
+    }
+    const format = options.json && !options.out ? 'json' : options.format;
+    await withRollout(cli, rolloutId, async (handle, client) => {
+      const execution = await cli.withServerDeadline(client, () => describeRollout(handle));
+      const running = execution.executionStatus === 'RUNNING';
+      if (!running && execution.executionStatus !== 'COMPLETED') {
+        cli.err(
+          `${rolloutId} is ${finishedText(execution.executionStatus.toLowerCase(), execution.closeTime)} without a rollout result; its history is in Temporal (\`temporal workflow show --workflow-id ${rolloutId}\`)`,
+        );
+        cli.fail(ExitCode.Failed);
+        return;
+      }
+      let read: Pick<EvidenceInput, 'result' | 'status'>;
+      if (running) {
+        // A running rollout's record comes from its worker: refuse at once when none polls, and bound the wait.
+        await cli.withServerDeadline(client, () => requireWorker(client, execution.taskQueue));
+        read = await withAnswerDeadline(client, execution.taskQueue, cli.queryTimeoutMs, async () => ({
+          result: await handle.query(resultQuery),
+          status: await rolloutStatus(handle),
+        }));
+      } else {
+        read = { result: await cli.withServerDeadline(client, () => rolloutResult(handle)) };
+      }
+      const report = buildEvidenceReport({ rolloutId, running, ...read, memo: execution.description.memo, generatedAt: cli.now() });
+      const text = RENDERERS[format]!(report);
+      if (!options.out) {
+        cli.io.stdout.write(text);
+        return;
+      }
+      await mkdir(dirname(options.out), { recursive: true });
+      await writeFile(options.out, text);
+      if (options.json) cli.out(JSON.stringify({ rolloutId, out: options.out, format, entries: report.timeline.length, running }));
+      else cli.out(`wrote ${options.out} (${format}, ${report.timeline.length} ops-log entries${running ? ', rollout still running' : ''})`);
     });
+  });
 }

@@ -19,7 +19,8 @@ export function registerSchemaCommand(program: Command, cli: CliContext): void {
     .command('schema')
     .description('print the JSON Schema of the plan format')
     .option('--out <file>', 'write it to this file instead of printing it')
-    .action(async (options: { out?: string }) => {
+    .option('--json', 'the schema is JSON with or without this flag; with --out, print {out} instead of the "wrote" line')
+    .action(async (options: { out?: string; json?: boolean }) => {
       const text = planJsonSchemaText();
       if (!options.out) {
         cli.io.stdout.write(text);
@@ -27,6 +28,6 @@ export function registerSchemaCommand(program: Command, cli: CliContext): void {
       }
       await mkdir(dirname(options.out), { recursive: true });
       await writeFile(options.out, text);
-      cli.out(`wrote ${options.out}`);
+      cli.out(options.json ? JSON.stringify({ out: options.out }) : `wrote ${options.out}`);
     });
 }

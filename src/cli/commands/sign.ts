@@ -136,6 +136,7 @@ async function readPrivateKey(options: SignOptions, env: NodeJS.ProcessEnv): Pro
 }
 
 interface SignCommandOptions {
+  json?: boolean;
   action: string;
   role: string;
   by: string;
@@ -164,8 +165,10 @@ export function registerSignCommand(program: Command, cli: CliContext): void {
     .option('--id <id>', 'the message id bound into the signature (default: generated)')
     .option('--reason <text>', 'why (approve and reject only)')
     .option('--ttl <duration>', 'how long the signature stays valid', '24h')
+    .option('--json', 'the output is the signal input as JSON with or without this flag')
     .action(async (rolloutId: string, options: SignCommandOptions) => {
-      const outcome = await signMessage({ ...options, rolloutId, action: options.action as SignAction }, cli.env, cli.now());
+      const { json: _json, ...signOptions } = options;
+      const outcome = await signMessage({ ...signOptions, rolloutId, action: options.action as SignAction }, cli.env, cli.now());
       if (!outcome.ok) {
         cli.err(`canary sign: ${outcome.problem}`);
         cli.fail(ExitCode.Usage);

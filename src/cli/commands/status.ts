@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { renderOpsLogLine } from '../../view/ops-log-line';
 import { renderProgress } from '../../view/progress';
+import { addConnectionOptions } from '../connection-options';
 import type { CliContext } from '../context';
 import { readRollout, renderEnded, withRollout } from '../rollout-options';
 
@@ -20,27 +21,27 @@ interface StatusOptions {
 
 /** Adds `status` to the program. */
 export function registerStatusCommand(program: Command, cli: CliContext): void {
-  program
+  const command = program
     .command('status')
     .description('show where a rollout is: phase, percent, gates against thresholds, what it waits for, recent decisions')
     .argument('<id>', 'rollout id (workflow id)')
     .option('--log <n>', 'how many recent ops-log entries to print', nonNegativeInteger, 5)
-    .option('--json', 'print the status view as JSON')
-    .action(async (rolloutId: string, options: StatusOptions) => {
-      await withRollout(cli, rolloutId, async (handle) => {
-        const snapshot = await readRollout(handle);
-        if (options.json) {
-          cli.out(JSON.stringify(snapshot.running ? snapshot.view : { rolloutId, ...snapshot }, null, 2));
-          return;
-        }
-        const lines = snapshot.running ? renderProgress(snapshot.view, { now: cli.now(), rolloutId }) : renderEnded(rolloutId, snapshot);
-        lines.forEach((line) => cli.out(line));
-        const log = (snapshot.running ? snapshot.view.opsLog : snapshot.result?.opsLog ?? []).slice(-options.log);
-        if (options.log === 0 || log.length === 0) return;
-        cli.out('  recent decisions:');
-        for (const entry of log) cli.out(`    ${renderOpsLogLine(entry)}`);
-      });
+    .option('--json', 'print the status view as JSON');
+  addConnectionOptions(command, cli).action(async (rolloutId: string, options: StatusOptions) => {
+    await withRollout(cli, rolloutId, async (handle, client) => {
+      const snapshot = await readRollout(cli, client, handle);
+      if (options.json) {
+        cli.out(JSON.stringify(snapshot.running ? snapshot.view : { rolloutId, ...snapshot }, null, 2));
+        return;
+      }
+      const lines = snapshot.running ? renderProgress(snapshot.view, { now: cli.now(), rolloutId }) : renderEnded(rolloutId, snapshot);
+      lines.forEach((line) => cli.out(line));
+      const log = (snapshot.running ? snapshot.view.opsLog : snapshot.result?.opsLog ?? []).slice(-options.log);
+      if (options.log === 0 || log.length === 0) return;
+      cli.out('  recent decisions:');
+      for (const entry of log) cli.out(`    ${renderOpsLogLine(entry)}`);
     });
+  });
 }
 
 function nonNegativeInteger(text: string): number {

@@ -17,6 +17,7 @@ import type { OpsLogEntry } from '../../domain/types';
 import { renderOpsLogLine } from '../../view/ops-log-line';
 import { renderProgress } from '../../view/progress';
 import type { RolloutStatusView } from '../../workflows/messages';
+import { addConnectionOptions } from '../connection-options';
 import { type CliContext, ExitCode } from '../context';
 import { exitCodeFor, readRollout, renderEnded, withRollout } from '../rollout-options';
 
@@ -30,56 +31,56 @@ const FIRST_FRAME_ENTRIES = 5;
 
 /** Adds `watch` to the program. */
 export function registerWatchCommand(program: Command, cli: CliContext): void {
-  program
+  const command = program
     .command('watch')
     .description('follow a rollout live until it ends: decisions as they happen, phase, gates, what it waits for')
     .argument('<id>', 'rollout id (workflow id)')
     .option('--interval <duration>', 'how often to poll the rollout (at least 100ms)', '1s')
-    .option('--json', 'print one JSON object per change, then the outcome')
-    .action(async (rolloutId: string, options: WatchOptions) => {
-      const intervalMs = tryParseDuration(options.interval);
-      if (intervalMs === undefined || intervalMs < 100) {
-        cli.err(`--interval: expected a duration of at least 100ms such as 1s or 500ms, got "${options.interval}"`);
-        cli.fail(ExitCode.Usage);
-        return;
-      }
-      await withRollout(cli, rolloutId, async (handle) => {
-        const log = new LogCursor();
-        let lastSignature: string | undefined;
-        for (;;) {
-          const snapshot = await readRollout(handle);
-          if (!snapshot.running) {
-            const entries = log.take(snapshot.result?.opsLog ?? []);
-            if (options.json) {
-              const r = snapshot.result;
-              cli.out(JSON.stringify({ type: 'outcome', rolloutId, executionStatus: snapshot.executionStatus, outcome: r?.outcome, finalPercent: r?.finalPercent, phase: r?.phase, rollbackVerified: r?.rollbackVerified, log: entries }));
-            } else {
-              if (lastSignature !== undefined) cli.out();
-              entries.forEach((entry) => cli.out(renderOpsLogLine(entry)));
-              if (entries.length > 0) cli.out();
-              renderEnded(rolloutId, snapshot).forEach((line) => cli.out(line));
-            }
-            cli.fail(exitCodeFor(snapshot));
-            return;
+    .option('--json', 'print one JSON object per change, then the outcome');
+  addConnectionOptions(command, cli).action(async (rolloutId: string, options: WatchOptions) => {
+    const intervalMs = tryParseDuration(options.interval);
+    if (intervalMs === undefined || intervalMs < 100) {
+      cli.err(`--interval: expected a duration of at least 100ms such as 1s or 500ms, got "${options.interval}"`);
+      cli.fail(ExitCode.Usage);
+      return;
+    }
+    await withRollout(cli, rolloutId, async (handle, client) => {
+      const log = new LogCursor();
+      let lastSignature: string | undefined;
+      for (;;) {
+        const snapshot = await readRollout(cli, client, handle);
+        if (!snapshot.running) {
+          const entries = log.take(snapshot.result?.opsLog ?? []);
+          if (options.json) {
+            const r = snapshot.result;
+            cli.out(JSON.stringify({ type: 'outcome', rolloutId, executionStatus: snapshot.executionStatus, outcome: r?.outcome, finalPercent: r?.finalPercent, phase: r?.phase, rollbackVerified: r?.rollbackVerified, log: entries }));
+          } else {
+            if (lastSignature !== undefined) cli.out();
+            entries.forEach((entry) => cli.out(renderOpsLogLine(entry)));
+            if (entries.length > 0) cli.out();
+            renderEnded(rolloutId, snapshot).forEach((line) => cli.out(line));
           }
-          const view = snapshot.view;
-          const entries = log.take(view.opsLog);
-          const signature = progressSignature(view);
-          if (entries.length > 0 || signature !== lastSignature) {
-            if (options.json) {
-              const { opsLog: _all, ...rest } = view;
-              cli.out(JSON.stringify({ type: 'progress', at: cli.now(), ...rest, rolloutId, log: entries }));
-            } else {
-              if (lastSignature !== undefined) cli.out();
-              entries.forEach((entry) => cli.out(renderOpsLogLine(entry)));
-              if (signature !== lastSignature) renderProgress(view, { now: cli.now(), rolloutId }).forEach((line) => cli.out(line));
-            }
-            lastSignature = signature;
-          }
-          await cli.sleep(intervalMs);
+          cli.fail(exitCodeFor(snapshot));
+          return;
         }
-      });
+        const view = snapshot.view;
+        const entries = log.take(view.opsLog);
+        const signature = progressSignature(view);
+        if (entries.length > 0 || signature !== lastSignature) {
+          if (options.json) {
+            const { opsLog: _all, ...rest } = view;
+            cli.out(JSON.stringify({ type: 'progress', at: cli.now(), ...rest, rolloutId, log: entries }));
+          } else {
+            if (lastSignature !== undefined) cli.out();
+            entries.forEach((entry) => cli.out(renderOpsLogLine(entry)));
+            if (signature !== lastSignature) renderProgress(view, { now: cli.now(), rolloutId }).forEach((line) => cli.out(line));
+          }
+          lastSignature = signature;
+        }
+        await cli.sleep(intervalMs);
+      }
     });
+  });
 }
 
 /**

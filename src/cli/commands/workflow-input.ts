@@ -25,7 +25,8 @@ export function registerWorkflowInputCommand(program: Command, cli: CliContext):
     .description('print the rollout workflow input {"plan": …} for `temporal workflow start --input-file`')
     .argument('<plan>', 'plan file (YAML or JSON)')
     .option('--out <file>', 'write the JSON to this file instead of stdout')
-    .action(async (planFile: string, options: { out?: string }) => {
+    .option('--json', 'the input is JSON with or without this flag; with --out, print {out, planId} once written')
+    .action(async (planFile: string, options: { out?: string; json?: boolean }) => {
       const loaded = await loadPlanFile(planFile);
       if (!loaded.ok) {
         loaded.issues.forEach((issue) => cli.err(formatIssue(issue)));
@@ -40,6 +41,7 @@ export function registerWorkflowInputCommand(program: Command, cli: CliContext):
       }
       try {
         await writeFile(options.out, `${json}\n`);
+        if (options.json) cli.out(JSON.stringify({ out: options.out, planId: loaded.plan.id }));
       } catch (err) {
         cli.err(`canary workflow-input: cannot write ${options.out}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; check that its directory exists and is writable`);
         cli.fail(ExitCode.Usage);
