@@ -199,16 +199,18 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
       return values;
     },
 
-    /** Sets every flag to the percentage (or off), verified by read-back in the store. */
+    /** Sets every flag to the percentage (or off), verified by read-back in the store. Heartbeats while it works. */
     async setFlags(input: SetFlagsInput): Promise<void> {
       const store = deps.flagStore(input.providerName, input.provider);
-      for (const flag of input.flags) {
-        try {
-          await store.write(flag, { enabled: input.enabled, percent: input.percent });
-        } catch (err) {
-          throw ApplicationFailure.retryable(`flag ${flag}: ${(err as Error).message}`, 'FlagWriteFailed');
+      await whileHeartbeating(async () => {
+        for (const flag of input.flags) {
+          try {
+            await store.write(flag, { enabled: input.enabled, percent: input.percent });
+          } catch (err) {
+            throw ApplicationFailure.retryable(`flag ${flag}: ${(err as Error).message}`, 'FlagWriteFailed');
+          }
         }
-      }
+      });
     },
 
     async setConfig(input: { key: string; value: ConfigValue }): Promise<void> {
@@ -259,9 +261,11 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
     async notifyChannel(input: NotifyChannelInput): Promise<void> {
       if (delivered.has(input.idempotencyKey)) return;
       try {
-        await deps
-          .notifier(input.channel.name, input.channel.config)
-          .send({ ...input.details, channel: input.channel.name, event: input.event, message: input.message, rolloutId: input.rolloutId, idempotencyKey: input.idempotencyKey });
+        await whileHeartbeating(() =>
+          deps
+            .notifier(input.channel.name, input.channel.config)
+            .send({ ...input.details, channel: input.channel.name, event: input.event, message: input.message, rolloutId: input.rolloutId, idempotencyKey: input.idempotencyKey }),
+        );
       } catch (err) {
         const failure = err instanceof NotifyFailed ? err : new NotifyFailed(`${input.channel.name}: ${(err as Error).message}`, input.channel.name, true);
         if (failure.retryable) throw ApplicationFailure.retryable(failure.message, 'NotifyFailed');
@@ -345,6 +349,29 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
 }
 
 export type RolloutActivities = ReturnType<typeof createRolloutActivities>;
+
+/** How often a side-effect activity tells the server it is alive (the workflow's heartbeat timeout is a few of these). */
+const HEARTBEAT_EVERY_MS = 1_000;
+
+/**
+ * Runs `work` while heartbeating every second, so a worker that dies in the middle of a flag write or a notification
+ * is noticed after the heartbeat timeout (seconds) instead of the start-to-close timeout. Outside an activity (a test
+ * calling the function directly) it just runs `work`.
+ */
+async function whileHeartbeating<T>(work: () => Promise<T>): Promise<T> {
+  let context: Context | undefined;
+  try {
+    context = Context.current();
+  } catch {
+    return work();
+  }
+  const beat = setInterval(() => context?.heartbeat(), HEARTBEAT_EVERY_MS);
+  try {
+    return await work();
+  } finally {
+    clearInterval(beat);
+  }
+}
 
 function shell(command: string, timeoutMs: number): Promise<{ exitCode: number; output: string }> {
   return new Promise((resolve) => {
