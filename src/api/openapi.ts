@@ -3,6 +3,8 @@
  * {@link createHttpApi} is described here (a test compares the two and validates the document).
  */
 
+import { WAIT_KINDS, type WaitKind } from '../domain/waits';
+
 /** The part of an OpenAPI 3.0 Schema Object this document uses. */
 export interface OpenApiSchema {
   $ref?: string;
@@ -64,6 +66,49 @@ export interface OpenApiDocument {
 }
 
 const ref = (name: string): OpenApiSchema => ({ $ref: `#/components/schemas/${name}` });
+
+const str: OpenApiSchema = { type: 'string' };
+const strings: OpenApiSchema = { type: 'array', items: str };
+const millis: OpenApiSchema = { type: 'number', description: 'Milliseconds since the epoch.' };
+const count: OpenApiSchema = { type: 'integer' };
+const unmetCheck: OpenApiSchema = { type: 'object', required: ['check', 'detail'], properties: { check: str, detail: str } };
+
+/** The fields of each kind of wait (`src/domain/waits.ts`): those it always has, and those it may have. */
+const WAIT_FIELDS: Record<WaitKind, { required: Record<string, OpenApiSchema>; optional?: Record<string, OpenApiSchema>; description: string }> = {
+  minimum: { description: "The phase's minimum duration (or its end of day).", required: { phase: str, duration: str, endsAt: millis, left: { type: 'number', description: 'Milliseconds left.' } }, optional: { endOfDay: str } },
+  until: { description: "An `until` check of the phase that does not hold yet.", required: { phase: str, check: str, detail: str } },
+  gate: { description: 'A gate of the phase that is not met.', required: { phase: str, name: str, detail: str } },
+  approval: {
+    description: 'Approvals by a role to enter or leave a phase; `rejected` when its last decision was a rejection.',
+    required: { role: str, have: count, need: count, phase: str, at: { type: 'string', enum: ['enter', 'exit'] } },
+    optional: { rejected: { type: 'object', required: ['by'], properties: { by: str, reason: str } } },
+  },
+  token: { description: 'A token to consume before a phase; `blockedBy`: its failing conditions (non-empty: a HOLD).', required: { id: str, role: str, phase: str, blockedBy: { type: 'array', items: unmetCheck } } },
+  entry: { description: 'An entry check of the next phase that does not hold.', required: { phase: str, check: str, detail: str } },
+  precondition: { description: 'A precondition that does not hold.', required: { check: str, detail: str } },
+  task: { description: 'A required task of the phase that has not succeeded.', required: { phase: str, name: str } },
+  window: { description: "The next phase's next allowed change window.", required: { phase: str }, optional: { opensAt: millis } },
+  providers: { description: "The plan's providers must answer; `checked` false while the first check is out.", required: { checked: { type: 'boolean' }, offline: strings } },
+  'flag-write': { description: 'A failed flag write, retried until it goes through.', required: { flags: strings, percent: { type: 'number' }, enabled: { type: 'boolean' }, failures: count, since: millis } },
+  paused: { description: 'Paused: `canary resume` continues.', required: { by: str, reason: str, since: millis } },
+  hold: {
+    description: 'On hold until one of `decidedBy` (any operator when absent) decides; `default` happens at `deadline`.',
+    required: { cause: str, reason: str, since: millis, default: { type: 'string', enum: ['rollback', 'revert-phase', 'resume', 'kill', 'stay'] } },
+    optional: { decidedBy: strings, deadline: millis },
+  },
+};
+
+function waitSchemas(): OpenApiSchema[] {
+  return WAIT_KINDS.map((kind) => {
+    const { required, optional, description } = WAIT_FIELDS[kind];
+    return {
+      type: 'object',
+      description,
+      required: ['kind', ...Object.keys(required)],
+      properties: { kind: { type: 'string', enum: [kind] }, ...required, ...optional },
+    };
+  });
+}
 const problem = (description: string): Response => ({ description, content: { 'application/json': { schema: ref('Problem') } } });
 const json = (schema: OpenApiSchema) => ({ 'application/json': { schema } });
 const idParameter = { $ref: '#/components/parameters/RolloutId' };
@@ -310,9 +355,13 @@ export const openApiDocument: OpenApiDocument = {
           metrics: { type: 'object', additionalProperties: true },
         },
       },
+      Wait: {
+        description: 'One thing a rollout waits for; `kind` says which, and which fields it has.',
+        oneOf: waitSchemas(),
+      },
       RolloutStatus: {
         type: 'object',
-        required: ['rolloutId', 'planId', 'status', 'phase', 'phaseIndex', 'percent', 'waitingFor', 'gates', 'opsLog'],
+        required: ['rolloutId', 'planId', 'status', 'phase', 'phaseIndex', 'percent', 'waits', 'waitingFor', 'gates', 'opsLog'],
         properties: {
           rolloutId: { type: 'string' },
           planId: { type: 'string' },
@@ -323,7 +372,8 @@ export const openApiDocument: OpenApiDocument = {
           percent: { type: 'number' },
           phaseEnteredAt: { type: 'number' },
           minimumEndsAt: { type: 'number' },
-          waitingFor: { type: 'array', items: { type: 'string' } },
+          waits: { type: 'array', items: ref('Wait'), description: 'What the rollout waits for, as data: read these fields, not the words.' },
+          waitingFor: { type: 'array', items: { type: 'string' }, description: 'The same waits in words, one sentence each (for people).' },
           hold: { type: 'object', additionalProperties: true },
           gates: {
             type: 'array',

@@ -12,6 +12,7 @@ import { endOfDayReached, insideWindows, nextDailyAt, nextWindowOpening } from '
 import { checkKey, evaluateCondition, metricsOf, validApprovers, type EvalContext, type Verdict } from './conditions';
 import { formatDuration, tryParseDuration } from './duration';
 import { newTrack, updateTrack, type Polarity } from './sustain';
+import { describeUnmet, describeWait, describeWrite, tokenHolds, type UnmetCheck, type Wait } from './waits';
 import type {
   Compensation,
   DecisionAction,
@@ -52,11 +53,6 @@ interface Derived {
 }
 const derivedByPlan = new WeakMap<Plan, Derived>();
 
-/** `checkout-v2, beta → 25%` or `checkout-v2 → off`. */
-function describeWrite(write: { flags: string[]; percent: number; enabled: boolean }): string {
-  return `${write.flags.join(', ')} → ${write.enabled ? `${write.percent}%` : 'off'}`;
-}
-
 const taskKeys = new Map<string, Map<string, string>>();
 /** `<scope>:<task>`, the key of a task's runs (built once: it is looked up on every tick). */
 function taskKey(scope: string, task: string): string {
@@ -85,6 +81,7 @@ export function initialState(at: Millis): RolloutState {
     phaseEnteredAt: at,
     percent: 0,
     stage: 'ramp',
+    waits: [],
     waitingFor: [],
     approvals: [],
     attestations: {},
@@ -397,7 +394,7 @@ class Run {
         if (!plan.roles[token.role]?.members.includes(event.by)) return `${event.by} does not hold the role ${token.role}`;
         if (plan.roles[token.role]?.signatureRequired && !event.verified) return `consuming ${token.id} needs a valid ${token.role} signature${event.signatureProblem ? `: ${event.signatureProblem}` : ''}`;
         const unmet = this.unmetChecks(token.requires);
-        if (unmet.length > 0) return `its conditions do not hold: ${unmet.join('; ')} — HOLD`;
+        if (unmet.length > 0) return `its conditions do not hold: ${unmet.map(describeUnmet).join('; ')} — HOLD`;
         return undefined;
       }
       case 'attestation': {
@@ -836,13 +833,13 @@ class Run {
     return { ok: verdict.result === 'true', detail: verdict.detail };
   }
 
-  private unmetChecks(names: string[]): string[] {
-    const unmet: string[] = [];
+  private unmetChecks(names: string[]): UnmetCheck[] {
+    const unmet: UnmetCheck[] = [];
     for (const name of names) {
       const c = this.plan.checks.find((x) => x.name === name);
       if (!c) continue;
       const h = this.holds(`check:${c.name}`, c.when);
-      if (!h.ok) unmet.push(`${c.name}: ${h.detail}`);
+      if (!h.ok) unmet.push({ check: c.name, detail: h.detail });
     }
     return unmet;
   }
@@ -995,7 +992,7 @@ class Run {
         return;
       }
       if (s.pendingFlagWrites?.length) {
-        this.setWaiting(s.pendingFlagWrites.map((w) => `flag write ${describeWrite(w)} to go through (failed ${w.failures}×)`));
+        this.setWaiting(s.pendingFlagWrites.map((w) => ({ kind: 'flag-write', flags: w.flags, percent: w.percent, enabled: w.enabled, failures: w.failures, since: w.since })));
         return;
       }
       this.budgetHolds();
@@ -1007,14 +1004,20 @@ class Run {
     }
   }
 
-  /** What a paused or held rollout waits for, in words (never the word HOLD: that marks token holds in the log). */
-  private stoppedBecause(): string {
+  /** What a paused or held rollout waits for: `canary resume`, or a decision on the hold by whoever decides it. */
+  private stoppedBecause(): Wait {
     const { s } = this;
-    if (s.status === 'paused') return `resume (canary resume): paused by ${s.pause?.by ?? 'someone'} since ${new Date(s.pause?.since ?? s.now).toISOString()}`;
+    if (s.status === 'paused') return { kind: 'paused', by: s.pause?.by ?? 'someone', reason: s.pause?.reason ?? '', since: s.pause?.since ?? s.now };
     const hold = s.hold;
-    const who = hold?.decidedBy?.length ? hold.decidedBy.join(' or ') : 'an operator';
-    const deadline = hold?.deadline !== undefined ? `; otherwise ${hold.default} at ${new Date(hold.deadline).toISOString()}` : '';
-    return `a decision on the hold (${hold?.cause ?? 'unknown'}) by ${who}: canary resume or canary rollback${deadline}`;
+    return {
+      kind: 'hold',
+      cause: hold?.cause ?? 'unknown',
+      reason: hold?.reason ?? '',
+      since: hold?.since ?? s.now,
+      ...(hold?.decidedBy ? { decidedBy: hold.decidedBy } : {}),
+      ...(hold?.deadline !== undefined ? { deadline: hold.deadline } : {}),
+      default: hold?.default ?? 'stay',
+    };
   }
 
   /** Whether the current phase may be left; records what it still waits for. */
@@ -1022,31 +1025,31 @@ class Run {
     const { plan, s } = this;
     const phase = this.phase;
     if (!phase) return true;
-    const waiting: string[] = [];
+    const waiting: Wait[] = [];
     const elapsed = s.now - s.phaseEnteredAt;
     const minMs = ms(phase.minDuration) ?? 0;
     const eod = phase.calendar?.endOfDay;
     const eodReached = eod !== undefined && endOfDayReached(s.phaseEnteredAt, s.now, eod, phase.calendar?.timezone ?? 'UTC');
     if (elapsed < minMs && !eodReached) {
-      waiting.push(`minimum duration ${phase.minDuration} (${formatDuration(minMs - elapsed)} left${eod ? `, or end of day ${eod}` : ''})`);
+      waiting.push({ kind: 'minimum', phase: phase.name, duration: phase.minDuration ?? '0', endsAt: s.phaseEnteredAt + minMs, left: minMs - elapsed, ...(eod ? { endOfDay: eod } : {}) });
     }
     for (const name of phase.until ?? []) {
       const c = plan.checks.find((x) => x.name === name);
       if (!c) continue;
       const h = this.holds(`check:${c.name}`, c.when);
-      if (!h.ok) waiting.push(`until ${c.name}: ${h.detail}`);
+      if (!h.ok) waiting.push({ kind: 'until', phase: phase.name, check: c.name, detail: h.detail });
     }
     for (const { key, check } of gatesOf(plan, phase)) {
       const h = this.holds(key, check.when);
-      if (!h.ok) waiting.push(`gate ${check.name}: ${h.detail}`);
+      if (!h.ok) waiting.push({ kind: 'gate', phase: phase.name, name: check.name, detail: h.detail });
     }
     for (const a of phase.approvals ?? []) {
       if (a.at !== 'exit') continue;
       const have = validApprovers(s, a.role, `phase:${phase.name}`, ms(a.expiresAfter), s.now, false).length;
-      if (have < a.quorum) waiting.push(`approval by ${a.role} (${have} of ${a.quorum}) to leave ${phase.name}`);
+      if (have < a.quorum) waiting.push({ kind: 'approval', role: a.role, have, need: a.quorum, phase: phase.name, at: 'exit' });
     }
     for (const t of phase.tasks ?? []) {
-      if (t.on !== 'exit' && t.required && s.taskRuns[taskKey(phase.name, t.name)]?.ok !== true) waiting.push(`required task ${t.name}`);
+      if (t.on !== 'exit' && t.required && s.taskRuns[taskKey(phase.name, t.name)]?.ok !== true) waiting.push({ kind: 'task', phase: phase.name, name: t.name });
     }
     // Exit tasks start once everything else allows leaving ("record the go/no-go rationale"); required ones must
     // then succeed before the phase is left.
@@ -1055,13 +1058,13 @@ class Run {
         if (t.on !== 'exit') continue;
         const run = s.taskRuns[taskKey(phase.name, t.name)];
         if (!run || run.at < s.phaseEnteredAt) this.runTask(t, phase.name);
-        if (t.required && s.taskRuns[taskKey(phase.name, t.name)]?.ok !== true) waiting.push(`required task ${t.name}`);
+        if (t.required && s.taskRuns[taskKey(phase.name, t.name)]?.ok !== true) waiting.push({ kind: 'task', phase: phase.name, name: t.name });
       }
     }
     const maxMs = ms(phase.maxDuration);
     if (waiting.length > 0 && maxMs !== undefined && elapsed >= maxMs && !s.notified[`max:${phase.name}`]) {
       s.notified[`max:${phase.name}`] = s.now;
-      this.hold(`phase ${phase.name} reached its maximum duration ${phase.maxDuration} still waiting for: ${waiting.join('; ')}`, 'max-duration', undefined);
+      this.hold(`phase ${phase.name} reached its maximum duration ${phase.maxDuration} still waiting for: ${waiting.map(describeWait).join('; ')}`, 'max-duration', undefined);
       return false;
     }
     // A phase that may be left records nothing: what comes next (the next phase's entry, or after-100% stages)
@@ -1086,12 +1089,13 @@ class Run {
     const unmet = this.entryRequirements(index);
     if (unmet.length > 0) {
       this.setWaiting(unmet);
-      if (index === 0 || unmet.some((u) => u.startsWith('token'))) this.setStatus('waiting');
+      if (index === 0 || unmet.some((w) => w.kind === 'token')) this.setStatus('waiting');
       return false;
     }
     const windows = next.calendar?.allowedWindows;
     if (windows && !insideWindows(s.now, windows, next.calendar?.timezone ?? 'UTC')) {
-      this.setWaiting([`the next allowed change window for ${next.name}`]);
+      const opensAt = nextWindowOpening(s.now, windows, next.calendar?.timezone ?? 'UTC');
+      this.setWaiting([{ kind: 'window', phase: next.name, ...(opensAt !== undefined ? { opensAt } : {}) }]);
       return false;
     }
     this.enterPhase(index, options.promotedBy ? `promoted by ${options.promotedBy}` : this.rationale(index));
@@ -1099,27 +1103,26 @@ class Run {
   }
 
   /** What entering phase `index` still needs: preconditions, tokens, entry checks, approvals, budgets. */
-  private entryRequirements(index: number): string[] {
+  private entryRequirements(index: number): Wait[] {
     const { plan, s } = this;
     const phase = plan.phases[index];
     if (!phase) return [];
-    const unmet: string[] = [];
+    const unmet: Wait[] = [];
     if (index === 0 || s.phaseIndex < 0) {
-      if (s.providersOffline === undefined) unmet.push('the plan\'s providers to answer (checking)');
-      else if (s.providersOffline.length > 0) unmet.push(`providers to answer: ${s.providersOffline.join('; ')}`);
-      unmet.push(...this.unmetChecks(plan.preconditions).map((u) => `precondition ${u}`));
+      if (s.providersOffline === undefined) unmet.push({ kind: 'providers', checked: false, offline: [] });
+      else if (s.providersOffline.length > 0) unmet.push({ kind: 'providers', checked: true, offline: s.providersOffline });
+      unmet.push(...this.unmetChecks(plan.preconditions).map((u): Wait => ({ kind: 'precondition', ...u })));
     }
     for (const token of plan.tokens) {
       const before = token.before ?? plan.phases[0]?.name;
       const beforeIndex = plan.phases.findIndex((p) => p.name === before);
       if (index >= beforeIndex && !s.tokensConsumed[token.id]) {
-        const flags = this.unmetChecks(token.requires);
-        unmet.push(`token ${token.id} to be consumed by ${token.role}${flags.length ? ` — HOLD: ${flags.join('; ')}` : ' (its conditions hold)'}`);
+        unmet.push({ kind: 'token', id: token.id, role: token.role, phase: before ?? phase.name, blockedBy: this.unmetChecks(token.requires) });
       }
     }
     for (const c of phase.entry ?? []) {
       const h = this.holds(`entry:${phase.name}:${c.name}`, c.when);
-      if (!h.ok) unmet.push(`entry ${c.name}: ${h.detail}`);
+      if (!h.ok) unmet.push({ kind: 'entry', phase: phase.name, check: c.name, detail: h.detail });
     }
     for (const a of phase.approvals ?? []) {
       if (a.at !== 'enter') continue;
@@ -1127,11 +1130,15 @@ class Run {
       const rejected = s.approvals.filter((x) => x.role === a.role && x.subject === subject).at(-1);
       const have = validApprovers(s, a.role, subject, ms(a.expiresAfter), s.now, false).length;
       if (have < a.quorum) {
-        unmet.push(
-          rejected?.decision === 'reject'
-            ? `approval by ${a.role}: rejected by ${rejected.by}${rejected.reason ? ` (${rejected.reason})` : ''}`
-            : `approval by ${a.role} (${have} of ${a.quorum}) to enter ${phase.name}`,
-        );
+        unmet.push({
+          kind: 'approval',
+          role: a.role,
+          have,
+          need: a.quorum,
+          phase: phase.name,
+          at: 'enter',
+          ...(rejected?.decision === 'reject' ? { rejected: { by: rejected.by, ...(rejected.reason ? { reason: rejected.reason } : {}) } } : {}),
+        });
         this.requestApproval(a.role, phase.name, a.reason, ms(a.escalate?.after), a.escalate?.to);
       }
     }
@@ -1182,6 +1189,7 @@ class Run {
     s.phaseIndex = index;
     s.phaseEnteredAt = s.now;
     s.percent = phase.percent;
+    s.waits = [];
     s.waitingFor = [];
     this.setStatus('running');
     for (const [key, latest] of Object.entries(s.latest)) s.baselines[`phase-start:${key}`] = latest.value;
@@ -1548,6 +1556,7 @@ class Run {
     const s = this.s;
     s.outcome = outcome;
     s.hold = undefined;
+    s.waits = [];
     s.waitingFor = [];
     s.stage = 'done';
     s.nextObservationAt = undefined;
@@ -1638,7 +1647,7 @@ class Run {
       }
     }
     const next = plan.phases[s.phaseIndex + 1];
-    if (next?.calendar?.allowedWindows && s.waitingFor.some((w) => w.includes('change window'))) {
+    if (next?.calendar?.allowedWindows && this.waitsForWindow(next.name)) {
       add(nextWindowOpening(s.now, next.calendar.allowedWindows, next.calendar.timezone));
     }
     for (const a of next?.approvals ?? []) {
@@ -1667,15 +1676,32 @@ class Run {
     this.s.status = status;
   }
 
-  private setWaiting(reasons: string[]): void {
+  /**
+   * Records what the rollout waits for (and its words in `waitingFor`). A token that cannot be consumed is a HOLD
+   * worth a line in the ops log whenever its reason changes.
+   */
+  private setWaiting(waits: Wait[]): void {
     const s = this.s;
+    const previous = s.waits;
+    s.waits = waits;
+    const reasons = waits.map(describeWait);
     if (reasons.length === s.waitingFor.length && reasons.every((r, i) => r === s.waitingFor[i])) return;
-    const holds = (list: string[]) => list.filter((r) => r.includes('HOLD')).join('; ');
-    const before = holds(s.waitingFor);
+    const holds = tokenHolds(waits).map(describeWait);
+    // A state from before waits were data has only the words: a HOLD whose sentence it already shows is not new.
+    const before = previous ? tokenHolds(previous).map(describeWait) : holds.filter((h) => s.waitingFor.includes(h));
     s.waitingFor = reasons;
-    // A token that cannot be consumed is a HOLD worth a line in the ops log whenever its reason changes.
-    const now = holds(reasons);
-    if (now && now !== before) this.log('hold', `HOLD before ${phaseName(this.plan, s.phaseIndex + 1)}: ${now}`);
+    const now = holds.join('; ');
+    if (now && now !== before.join('; ')) this.log('hold', `HOLD before ${phaseName(this.plan, s.phaseIndex + 1)}: ${now}`);
+  }
+
+  /**
+   * Whether the rollout waits for `phase`'s next change window. A state from before waits were data (no `waits`)
+   * waited for it when its words were exactly that wait's, alone.
+   */
+  private waitsForWindow(phase: string): boolean {
+    const s = this.s;
+    if (s.waits) return s.waits.some((w) => w.kind === 'window');
+    return s.waitingFor.length === 1 && s.waitingFor[0] === describeWait({ kind: 'window', phase });
   }
 
   private evidence(): string {

@@ -3,6 +3,7 @@
  * ops-log entries that explain it. All plain serializable data (JSON), so state travels through Temporal payloads
  * and continue-as-new, and the simulator and the workflow exchange exactly the same values.
  */
+import type { Wait } from './waits';
 
 /** Epoch milliseconds. The machine never reads a clock: every event says when it happened. */
 export type Millis = number;
@@ -269,7 +270,12 @@ export interface RolloutState {
   stageStartedAt?: Millis;
   hold?: Hold;
   pause?: { by: string; reason: string; since: Millis };
-  /** Why the rollout is waiting right now (unmet requirements), for status and logs. */
+  /**
+   * What the rollout waits for right now (unmet requirements), as data. Absent in states carried over from rollouts
+   * started before waits were data: the machine records them again on its next step.
+   */
+  waits?: Wait[];
+  /** {@link waits} in words (`describeWait`), kept for readers of the text and for states that predate `waits`. */
   waitingFor: string[];
   approvals: ApprovalRecord[];
   attestations: Record<string, { by: string; at: Millis }>;

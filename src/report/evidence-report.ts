@@ -16,6 +16,7 @@
  */
 import { formatDuration } from '../domain/duration';
 import type { DecisionAction, OpsLogEntry, Outcome, RolloutResult } from '../domain/types';
+import { describeWait, type Wait } from '../domain/waits';
 import type { RolloutStatusView } from '../workflows/messages';
 
 /** One ops-log entry in the report. */
@@ -70,7 +71,9 @@ export interface EvidenceReport {
     endedAt?: string;
     /** From the first to the last entry (ended) or to the report (running). */
     duration?: string;
-    /** What a running rollout waits for. */
+    /** What a running rollout waits for, as data. */
+    waits: Wait[];
+    /** The same waits in words (`describeWait`). */
     waitingFor: string[];
     hold?: { reason: string; since: string; deadline?: string; decidedBy?: string[] };
     /** The current phase's gates, for a running rollout. */
@@ -148,7 +151,8 @@ export function buildEvidenceReport(input: EvidenceInput): EvidenceReport {
       ...(first !== undefined ? { startedAt: iso(first) } : {}),
       ...(!input.running && last !== undefined ? { endedAt: iso(last) } : {}),
       ...(first !== undefined && end !== undefined ? { duration: formatDuration(Math.floor((end - first) / 1000) * 1000) } : {}),
-      waitingFor: input.running ? (status?.waitingFor ?? []) : [],
+      waits: input.running ? (status?.waits ?? []) : [],
+      waitingFor: input.running ? (status?.waits ?? []).map(describeWait) : [],
       ...(input.running && status?.hold
         ? {
             hold: {

@@ -3,6 +3,7 @@
  * status view and the clock go in, lines come out, so the same frame reads the same in a terminal, a log and a README.
  */
 import { formatDuration } from '../domain/duration';
+import { describeWait, pendingApprovalRoles, pendingTokens } from '../domain/waits';
 import type { RolloutStatusView } from '../workflows/messages';
 
 /** What {@link renderProgress} needs besides the view. */
@@ -23,9 +24,10 @@ const LABEL = 12;
  *   `minimumEndsAt`; "met" once it has passed; nothing when the phase has no minimum);
  * - each gate of the phase, met or not, with its detail (the current value against the threshold), or "not
  *   evaluated yet" when there is no detail;
- * - what the rollout waits for (`waitingFor`, one line each);
- * - for each role an approval is pending from (from `waitingFor` and a hold's `decidedBy`), the exact command that
- *   approves, and for each token waiting to be consumed the command that consumes it;
+ * - what the rollout waits for (each of `waits` in words, one line each);
+ * - for each role an approval is pending from (an approval wait not answered by a rejection, or the roles that decide
+ *   a hold wait), the exact command that approves, and for each token waiting to be consumed the command that
+ *   consumes it;
  * - a hold with its reason, since when, who decides it and its deadline with the time left.
  * Lines after the first are indented by two spaces. Recent ops-log entries are left to the caller, which knows which
  * it has already printed. Before the first phase, the phase line says so and no gates are listed.
@@ -41,9 +43,11 @@ export function renderProgress(view: RolloutStatusView, options: ProgressOptions
   for (const gate of view.gates) {
     row('gate', `${gate.name}: ${gate.satisfied ? 'met' : 'not met'} — ${gate.detail ?? 'not evaluated yet'}`);
   }
-  for (const reason of view.waitingFor) row('waiting for', reason);
-  for (const role of pendingApprovalRoles(view)) row('to approve', `canary approve ${shellWord(id)} --role ${shellWord(role)}`);
-  for (const { token, role } of pendingTokens(view)) {
+  // A view from a worker that predates waits as data has none: it shows no waits until that worker is replaced.
+  const waits = view.waits ?? [];
+  for (const wait of waits) row('waiting for', describeWait(wait));
+  for (const role of pendingApprovalRoles(waits)) row('to approve', `canary approve ${shellWord(id)} --role ${shellWord(role)}`);
+  for (const { token, role } of pendingTokens(waits)) {
     row('to consume', `canary consume-token ${shellWord(id)} ${shellWord(token)} --role ${shellWord(role)}`);
   }
   if (view.hold) {
@@ -54,29 +58,6 @@ export function renderProgress(view: RolloutStatusView, options: ProgressOptions
     row('hold', parts.join('; '));
   }
   return lines;
-}
-
-/**
- * The roles an approval is pending from: those named by "approval by <role> (n of m) …" in `waitingFor`, then the
- * roles that decide a hold. Each role once, in that order. A rejected approval ("approval by cfo: rejected by …") is
- * not pending: it needs a new decision, not the command.
- */
-export function pendingApprovalRoles(view: Pick<RolloutStatusView, 'waitingFor' | 'hold'>): string[] {
-  const roles = new Set<string>();
-  for (const reason of view.waitingFor) {
-    const match = /^approval by (\S+) \(\d+ of \d+\)/.exec(reason);
-    if (match?.[1]) roles.add(match[1]);
-  }
-  for (const role of view.hold?.decidedBy ?? []) roles.add(role);
-  return [...roles];
-}
-
-/** Tokens `waitingFor` says are waiting to be consumed ("token HITL-1 to be consumed by ceo …"), with their role. */
-function pendingTokens(view: Pick<RolloutStatusView, 'waitingFor'>): Array<{ token: string; role: string }> {
-  return view.waitingFor.flatMap((reason) => {
-    const match = /^token (\S+) to be consumed by (\S+)/.exec(reason);
-    return match?.[1] && match[2] ? [{ token: match[1], role: match[2] }] : [];
-  });
 }
 
 function phaseText(view: RolloutStatusView, now: number): string {

@@ -9,7 +9,8 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
-import type { OperatorCommand, OpsLogEntry, Outcome, RolloutResult, RolloutStatus } from '../domain/types';
+import type { RolloutStatusView as DomainStatusView } from '../domain/status';
+import type { OperatorCommand, OpsLogEntry, RolloutResult, RolloutStatus } from '../domain/types';
 import type { Plan } from '../plan/schema';
 
 /** Longest free-text field a message may carry (reasons, notes, details): longer is refused, never stored whole. */
@@ -85,21 +86,8 @@ export interface MessageOutcome {
   log: OpsLogEntry[];
 }
 
-export interface RolloutStatusView {
-  rolloutId: string;
-  planId: string;
-  status: RolloutStatus;
-  outcome?: Outcome;
-  phase: string;
-  phaseIndex: number;
-  percent: number;
-  phaseEnteredAt: number;
-  minimumEndsAt?: number;
-  waitingFor: string[];
-  hold?: { reason: string; since: number; deadline?: number; decidedBy?: string[] };
-  gates: Array<{ name: string; satisfied: boolean; detail?: string }>;
-  opsLog: OpsLogEntry[];
-}
+/** The status query's answer: computed by the domain (`statusOf`), waits as data beside their words. */
+export type RolloutStatusView = DomainStatusView;
 
 export const approveUpdate = defineUpdate<MessageOutcome, [ApproveInput]>('approve');
 export const rejectUpdate = defineUpdate<MessageOutcome, [ApproveInput]>('reject');

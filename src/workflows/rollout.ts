@@ -22,10 +22,9 @@ import type { z } from 'zod';
 import type { RolloutActivities } from '../activities/rollout-activities';
 import { checkKey } from '../domain/conditions';
 import { feed, timerEventTime, type Effects } from '../domain/driver';
-import { gatesOf, initialState, isSettled, resultOf, updateRefusal } from '../domain/machine';
+import { initialState, isSettled, resultOf, updateRefusal } from '../domain/machine';
+import { statusOf } from '../domain/status';
 import type { MessageEvent, OpsLogEntry, RolloutEvent, RolloutResult, RolloutState } from '../domain/types';
-import { tryParseDuration } from '../domain/duration';
-import { sustainProgress } from '../domain/sustain';
 import type { Plan } from '../plan/schema';
 import { findPlanTask } from '../plan/tasks';
 import * as m from './messages';
@@ -57,12 +56,15 @@ const { setConfig, runTask, runCheck, notify } = proxyActivities<RolloutActiviti
 // write of the flag supersedes it), so neither a backoff nor a dead store blocks the next decision.
 const { setFlags } = proxyActivities<RolloutActivities>({
   startToCloseTimeout: '10s',
+  // The activity heartbeats every second: a worker that died mid-write is noticed in 3 s.
+  heartbeatTimeout: '3s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '2s', maximumAttempts: 3 },
 });
 // One activity per notification channel, never awaited on the decision path; at least once, with an idempotency key;
 // a channel that still fails after its retries is reported in the ops log, not retried forever.
 const { notifyChannel } = proxyActivities<RolloutActivities>({
   startToCloseTimeout: '10s',
+  heartbeatTimeout: '3s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 4 },
 });
 // Taking the flag locks never gives up: a rollout that cannot tell whether it may write its flags writes nothing.
@@ -291,7 +293,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   onSignal(m.taskResultSignal, m.TaskResultInput, (i) => ({
     event: { type: 'task-result', at: Date.now(), task: i.task, scope: i.scope, ok: i.ok, by: i.by, detail: i.detail },
   }));
-  setHandler(m.statusQuery, () => statusView(plan, state, info.workflowId));
+  setHandler(m.statusQuery, () => statusOf(plan, state, info.workflowId));
   setHandler(m.resultQuery, () => resultOf(plan, state));
   setHandler(m.planQuery, () => plan);
 
@@ -367,32 +369,6 @@ function findCheckCondition(plan: Plan, key: string) {
     (c): c is Extract<typeof c, { kind: 'http' | 'command' }> =>
       (c.kind === 'http' || c.kind === 'command') && checkKey(c) === key,
   );
-}
-
-function statusView(plan: Plan, state: RolloutState, rolloutId: string): m.RolloutStatusView {
-  const phase = plan.phases[state.phaseIndex];
-  const minMs = tryParseDuration(phase?.minDuration ?? '');
-  return {
-    rolloutId,
-    planId: plan.id,
-    status: state.status,
-    outcome: state.outcome,
-    phase: phase?.name ?? 'before-start',
-    phaseIndex: state.phaseIndex,
-    percent: state.percent,
-    phaseEnteredAt: state.phaseEnteredAt,
-    minimumEndsAt: phase && minMs !== undefined ? state.phaseEnteredAt + minMs : undefined,
-    waitingFor: state.waitingFor,
-    hold: state.hold && { reason: state.hold.reason, since: state.hold.since, deadline: state.hold.deadline, decidedBy: state.hold.decidedBy },
-    gates: phase
-      ? gatesOf(plan, phase).map(({ key, check }) => {
-          const track = state.tracks[key];
-          const progress = sustainProgress(track, check.when, state.now);
-          return { name: check.name, satisfied: track?.satisfied ?? false, detail: track?.detail && progress ? `${track.detail}; ${progress}` : track?.detail };
-        })
-      : [],
-    opsLog: state.opsLog.slice(-50) as OpsLogEntry[],
-  };
 }
 
 /** A zod error in one line: each problem with the field it is about ("by: expected string, received number"). */

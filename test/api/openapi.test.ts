@@ -4,6 +4,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { createHttpApi } from '../../src/api/http-api';
 import { openApiDocument } from '../../src/api/openapi';
 import { startHttpApi, type RunningHttpApi } from '../../src/api/serve';
+import { WAIT_KINDS } from '../../src/domain/waits';
 
 describe('the OpenAPI document', () => {
   // A lazy client never connects: these tests only read the document and the route table.
@@ -37,6 +38,14 @@ describe('the OpenAPI document', () => {
       .flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`))
       .sort();
     expect(documented).toEqual(routes);
+  });
+
+  it('documents every kind of wait in the status, and the status carries its waits', () => {
+    const { Wait, RolloutStatus } = openApiDocument.components.schemas;
+    const kinds = (Wait?.oneOf ?? []).flatMap((variant) => variant.properties?.kind?.enum ?? []);
+    expect(kinds).toEqual([...WAIT_KINDS]);
+    expect(RolloutStatus?.required).toEqual(expect.arrayContaining(['waits', 'waitingFor']));
+    expect(RolloutStatus?.properties?.waits).toEqual({ type: 'array', items: { $ref: '#/components/schemas/Wait' }, description: expect.any(String) });
   });
 
   it('answers 401 with a Bearer challenge on the served API without a token', async () => {

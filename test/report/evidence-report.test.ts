@@ -47,6 +47,7 @@ describe('buildEvidenceReport', () => {
       startedAt: '2026-01-14T08:00:00.000Z',
       endedAt: '2026-01-14T08:46:00.000Z',
       duration: '46m',
+      waits: [],
       waitingFor: [],
       gates: [],
     });
@@ -102,6 +103,7 @@ describe('buildEvidenceReport', () => {
       phaseIndex: 0,
       percent: 10,
       phaseEnteredAt: at(0),
+      waits: [{ kind: 'approval', role: 'cfo', have: 0, need: 1, phase: 'full', at: 'enter' }],
       waitingFor: ['approval by cfo (0 of 1) to enter full'],
       hold: { reason: 'error_rate >= 2% for 5m', since: at(10), deadline: at(70), decidedBy: ['sre'] },
       gates: [{ name: 'errors-ok', satisfied: false, detail: 'error_rate = 0.03 (condition < 0.01)' }],
@@ -122,6 +124,7 @@ describe('buildEvidenceReport', () => {
       percent: 10,
       startedAt: '2026-01-14T08:00:00.000Z',
       duration: '20m',
+      waits: [{ kind: 'approval', role: 'cfo', have: 0, need: 1, phase: 'full', at: 'enter' }],
       waitingFor: ['approval by cfo (0 of 1) to enter full'],
       hold: { reason: 'error_rate >= 2% for 5m', since: '2026-01-14T08:10:00.000Z', deadline: '2026-01-14T09:10:00.000Z', decidedBy: ['sre'] },
       gates: [{ name: 'errors-ok', satisfied: false, detail: 'error_rate = 0.03 (condition < 0.01)' }],

@@ -2,13 +2,16 @@
  * One frame of live progress: what an operator reads in `canary watch` and `npm start`.
  */
 import type { OpsLogEntry } from '../../src/domain/types';
+import { describeWait, type Wait } from '../../src/domain/waits';
 import { renderOpsLogLine } from '../../src/view/ops-log-line';
-import { pendingApprovalRoles, renderProgress, shellWord } from '../../src/view/progress';
+import { renderProgress, shellWord } from '../../src/view/progress';
 import type { RolloutStatusView } from '../../src/workflows/messages';
 
 const T0 = Date.parse('2026-01-14T08:00:00Z');
 
+/** A status view; `waits` also sets `waitingFor` to their words, as the domain's `statusOf` does. */
 function view(overrides: Partial<RolloutStatusView> = {}): RolloutStatusView {
+  const waits = overrides.waits ?? [];
   return {
     rolloutId: 'rollout:checkout.v2:prod',
     planId: 'checkout-v2',
@@ -18,12 +21,15 @@ function view(overrides: Partial<RolloutStatusView> = {}): RolloutStatusView {
     percent: 5,
     phaseEnteredAt: T0,
     minimumEndsAt: T0 + 90 * 60_000,
-    waitingFor: [],
     gates: [],
     opsLog: [],
     ...overrides,
+    waits,
+    waitingFor: waits.map(describeWait),
   };
 }
+
+const cfoToEnterLive: Wait = { kind: 'approval', role: 'cfo', have: 0, need: 1, phase: 'live', at: 'enter' };
 
 describe('renderProgress', () => {
   test('shows the rollout, its phase and percent and the time left in the minimum duration', () => {
@@ -63,7 +69,13 @@ describe('renderProgress', () => {
 
   test('lists what it waits for and the exact command that approves each pending role', () => {
     const lines = renderProgress(
-      view({ waitingFor: ['minimum duration 90m (1h left)', 'approval by cfo (0 of 1) to enter live', 'approval by ceo (1 of 2) to leave canary'] }),
+      view({
+        waits: [
+          { kind: 'minimum', phase: 'canary', duration: '90m', endsAt: T0 + 90 * 60_000, left: 60 * 60_000 },
+          cfoToEnterLive,
+          { kind: 'approval', role: 'ceo', have: 1, need: 2, phase: 'canary', at: 'exit' },
+        ],
+      }),
       { now: T0 },
     );
     expect(lines.slice(2)).toEqual([
@@ -76,19 +88,20 @@ describe('renderProgress', () => {
   });
 
   test('uses the given rollout id in the commands and quotes it when the shell would split it', () => {
-    const lines = renderProgress(view({ waitingFor: ['approval by cfo (0 of 1) to enter live'] }), { now: T0, rolloutId: 'my rollout' });
+    const lines = renderProgress(view({ waits: [cfoToEnterLive] }), { now: T0, rolloutId: 'my rollout' });
     expect(lines[0]).toBe('my rollout — running');
     expect(lines).toContain("  to approve  canary approve 'my rollout' --role cfo");
   });
 
   test('a rejected approval is waited for but offers no approve command', () => {
-    const lines = renderProgress(view({ waitingFor: ['approval by cfo: rejected by cfo@example.com (numbers are off)'] }), { now: T0 });
+    const lines = renderProgress(view({ waits: [{ ...cfoToEnterLive, rejected: { by: 'cfo@example.com', reason: 'numbers are off' } }] }), { now: T0 });
+    expect(lines).toContain('  waiting for approval by cfo: rejected by cfo@example.com (numbers are off)');
     expect(lines.some((line) => line.includes('canary approve'))).toBe(false);
   });
 
   test('a token waiting to be consumed shows the command that consumes it', () => {
     const lines = renderProgress(
-      view({ status: 'waiting', phase: 'before-start', phaseIndex: -1, percent: 0, minimumEndsAt: undefined, waitingFor: ['token HITL-CEO-1 to be consumed by ceo (its conditions hold)'] }),
+      view({ status: 'waiting', phase: 'before-start', phaseIndex: -1, percent: 0, minimumEndsAt: undefined, waits: [{ kind: 'token', id: 'HITL-CEO-1', role: 'ceo', phase: 'canary', blockedBy: [] }] }),
       { now: T0 },
     );
     expect(lines).toEqual([
@@ -104,10 +117,12 @@ describe('renderProgress', () => {
       view({
         status: 'holding',
         hold: { reason: 'error_rate >= 2% for 5m', since: T0 + 60_000, deadline: T0 + 61 * 60_000, decidedBy: ['ceo'] },
+        waits: [{ kind: 'hold', cause: 'errors', reason: 'error_rate >= 2% for 5m', since: T0 + 60_000, decidedBy: ['ceo'], deadline: T0 + 61 * 60_000, default: 'rollback' }],
       }),
       { now: T0 + 11 * 60_000 },
     );
     expect(lines.slice(2)).toEqual([
+      '  waiting for a decision on the hold (errors) by ceo: canary resume or canary rollback; otherwise rollback at 2026-01-14T09:01:00.000Z',
       '  to approve  canary approve rollout:checkout.v2:prod --role ceo',
       '  hold        error_rate >= 2% for 5m; since 2026-01-14T08:01:00Z; decided by ceo; deadline 2026-01-14T09:01:00Z (50m left)',
     ]);
@@ -122,17 +137,6 @@ describe('renderProgress', () => {
     const lines = renderProgress(view({ status: 'rolling-back', outcome: 'rolled_back', percent: 0 }), { now: T0 });
     expect(lines[0]).toBe('rollout:checkout.v2:prod — rolling-back (outcome: rolled_back)');
     expect(renderProgress(view({ status: 'completed', outcome: 'completed' }), { now: T0 })[0]).toBe('rollout:checkout.v2:prod — completed');
-  });
-});
-
-describe('pendingApprovalRoles', () => {
-  test('names each role once, waiting approvals first, then the roles that decide a hold', () => {
-    expect(
-      pendingApprovalRoles({
-        waitingFor: ['approval by cfo (0 of 2) to enter live', 'gate latency: 600 > 500', 'approval by cfo (0 of 2) to leave canary'],
-        hold: { reason: 'x', since: T0, decidedBy: ['ceo', 'cfo'] },
-      }),
-    ).toEqual(['cfo', 'ceo']);
   });
 });
 

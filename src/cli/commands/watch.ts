@@ -85,10 +85,10 @@ export function registerWatchCommand(program: Command, cli: CliContext): void {
 
 /**
  * What makes a new frame worth printing: status, phase, percent, gates, waits and hold — but not a countdown that
- * only moved ("minimum duration 5m (3m left)"), which would print a frame on every evaluation.
+ * only moved (a minimum duration's time left), which would print a frame on every evaluation.
  */
 export function progressSignature(view: RolloutStatusView): string {
-  const waits = view.waitingFor.map((w) => w.replace(/ \([^()]* left[^()]*\)/g, ''));
+  const waits = (view.waits ?? []).map((w) => (w.kind === 'minimum' ? { ...w, left: undefined } : w));
   return JSON.stringify([view.status, view.outcome, view.phase, view.percent, view.gates, waits, view.hold]);
 }
 

@@ -1,0 +1,66 @@
+/**
+ * The status of a rollout as its readers see it — the `status` query, `canary status`/`watch`, the HTTP API, the
+ * demo and the evidence report: where it is, what it waits for (as data and in words), the hold, the current phase's
+ * gates and the latest ops-log lines. Computed from the machine's state alone, so the workflow only answers with it.
+ */
+import type { Plan } from '../plan/schema';
+import { tryParseDuration } from './duration';
+import { gatesOf } from './machine';
+import { sustainProgress } from './sustain';
+import type { OpsLogEntry, Outcome, RolloutState, RolloutStatus } from './types';
+import type { Wait } from './waits';
+
+/** How many of the latest ops-log lines the status carries. */
+export const STATUS_LOG_LINES = 50;
+
+export interface RolloutStatusView {
+  rolloutId: string;
+  planId: string;
+  status: RolloutStatus;
+  outcome?: Outcome;
+  phase: string;
+  phaseIndex: number;
+  percent: number;
+  phaseEnteredAt: number;
+  /** When the current phase's minimum duration ends; absent before the first phase or for a phase without one. */
+  minimumEndsAt?: number;
+  /** What the rollout waits for, as data: read these fields, never the words. */
+  waits: Wait[];
+  /** The same waits in words (`describeWait`), one sentence each. */
+  waitingFor: string[];
+  hold?: { reason: string; since: number; deadline?: number; decidedBy?: string[] };
+  gates: Array<{ name: string; satisfied: boolean; detail?: string }>;
+  /** The latest {@link STATUS_LOG_LINES} ops-log entries, oldest first. */
+  opsLog: OpsLogEntry[];
+}
+
+/**
+ * The status view of `state`. A state carried over from a rollout started before waits were data has no `waits`
+ * until the machine's next step: its words are shown as they were, with no waits.
+ */
+export function statusOf(plan: Plan, state: RolloutState, rolloutId: string): RolloutStatusView {
+  const phase = plan.phases[state.phaseIndex];
+  const minMs = tryParseDuration(phase?.minDuration ?? '');
+  return {
+    rolloutId,
+    planId: plan.id,
+    status: state.status,
+    outcome: state.outcome,
+    phase: phase?.name ?? 'before-start',
+    phaseIndex: state.phaseIndex,
+    percent: state.percent,
+    phaseEnteredAt: state.phaseEnteredAt,
+    minimumEndsAt: phase && minMs !== undefined ? state.phaseEnteredAt + minMs : undefined,
+    waits: state.waits ?? [],
+    waitingFor: state.waitingFor,
+    hold: state.hold && { reason: state.hold.reason, since: state.hold.since, deadline: state.hold.deadline, decidedBy: state.hold.decidedBy },
+    gates: phase
+      ? gatesOf(plan, phase).map(({ key, check }) => {
+          const track = state.tracks[key];
+          const progress = sustainProgress(track, check.when, state.now);
+          return { name: check.name, satisfied: track?.satisfied ?? false, detail: track?.detail && progress ? `${track.detail}; ${progress}` : track?.detail };
+        })
+      : [],
+    opsLog: state.opsLog.slice(-STATUS_LOG_LINES),
+  };
+}
