@@ -175,8 +175,8 @@ async function main(): Promise<number> {
       client = new Client({ connection: clientConnection, namespace: configured.namespace });
     } else {
       const taken = await takenPorts([
-        [port, 'the Temporal server (gRPC)', '--port'],
-        [uiPort, 'the Temporal UI', '--ui-port'],
+        [port, 'Temporal gRPC'],
+        [uiPort, 'Temporal UI'],
       ]);
       if (taken) {
         const pair = await freePortPair(port, uiPort);
@@ -303,7 +303,7 @@ async function main(): Promise<number> {
 }
 
 /** Ports of `wanted` that something already listens on: the first one, with what holds it. */
-async function takenPorts(wanted: Array<[number, string, string]>): Promise<{ port: number; what: string; holder: string } | undefined> {
+async function takenPorts(wanted: Array<[number, string]>): Promise<{ port: number; what: string; holder: string } | undefined> {
   for (const [port, what] of wanted) {
     if (!(await portFree(port))) return { port, what, holder: await describePortHolder(port) };
   }

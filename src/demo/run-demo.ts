@@ -12,13 +12,15 @@ import type { Client } from '@temporalio/client';
 import type { NativeConnection, Worker, WorkerOptions } from '@temporalio/worker';
 import { approve, rolloutResult, rolloutStatus, rolloutWorkflowId, RolloutRefused, startRollout } from '../client';
 import type { OpsLogEntry, Outcome } from '../domain/types';
+import { pendingApprovalRoles } from '../domain/waits';
 import { formatIssue, loadPlanFile } from '../plan/load';
 import type { Plan } from '../plan/schema';
 import type { FlagRolloutState } from '../providers/flags/flag-store';
 import { FlagdFileStore } from '../providers/flags/flagd-file-store';
-import { pendingApprovalRoles, renderProgress, shellWord } from '../view/progress';
+import { renderProgress, shellWord } from '../view/progress';
 import { createRolloutDeps, createWorker } from '../worker';
 import type { RolloutStatusView } from '../workflows/messages';
+import { bundleWorkflowsOffThread } from './bundle-off-thread';
 import { describeFault, hasFault, type DemoFault } from './fault';
 import { startLoad, type LoadStats } from './load-generator';
 import { stopRollout, type StopRolloutOutcome } from './stop-rollout';
@@ -220,7 +222,7 @@ export async function runDemo(options: RunDemoOptions): Promise<DemoReport> {
       const view = await rolloutStatus(handle).catch(() => undefined);
       if (view && !signal?.aborted) {
         progress.frame(view);
-        for (const role of pendingApprovalRoles(view)) {
+        for (const role of pendingApprovalRoles(view.waits ?? [])) {
           if (approved.has(role)) continue;
           approved.add(role);
           printApproveCommands(out, workflowId, role, namespace, options.autoApprove !== false, options.address);
@@ -343,7 +345,10 @@ async function startTarget(options: RunDemoOptions, flagFile: string, flagKey: s
   }
 }
 
-/** A worker for the demo's rollouts, with flag files and the configuration store resolved under `root`. */
+/**
+ * A worker for the demo's rollouts, with flag files and the configuration store resolved under `root`. Without a
+ * prebuilt `workflowBundle` the workflow code is bundled in a worker thread, so the process keeps answering signals.
+ */
 export async function createDemoWorker(options: {
   connection: NativeConnection;
   namespace?: string;
@@ -356,7 +361,7 @@ export async function createDemoWorker(options: {
     connection: options.connection,
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue ?? DEMO_TASK_QUEUE,
-    workflowBundle: options.workflowBundle,
+    workflowBundle: options.workflowBundle ?? (await bundleWorkflowsOffThread()),
     rolloutDeps: createRolloutDeps({ flagFileRoot: root, configFile: join(root, '.canary', 'config.json') }),
   });
 }
