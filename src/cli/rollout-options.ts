@@ -235,7 +235,7 @@ export async function readRollout(cli: CliContext, client: Client, handle: Workf
 /** The lines for an ended rollout: its outcome, final percent and phase, or how its workflow ended without one. */
 export function renderEnded(rolloutId: string, snapshot: Extract<RolloutSnapshot, { running: false }>): string[] {
   const result = snapshot.result;
-  if (!result) return [`${rolloutId} — workflow ${snapshot.executionStatus.toLowerCase()} without a rollout result (terminated or failed outside canary)`];
+  if (!result) return [`${rolloutId} — ${finishedText(snapshot.executionStatus.toLowerCase(), snapshot.closeTime)} without a rollout result (its workflow was ended outside canary)`];
   const verified = result.rollbackVerified === undefined ? '' : `; rollback ${result.rollbackVerified ? 'verified' : 'NOT verified'}`;
   return [`${rolloutId} — ${result.outcome} at ${result.finalPercent}% in phase ${result.phase}${verified}`];
 }

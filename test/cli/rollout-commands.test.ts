@@ -130,6 +130,16 @@ async function until(id: string, ready: (view: RolloutStatusView) => boolean): P
 
 const lines = (text: string) => text.split('\n').filter((line) => line !== '');
 
+/** Runs `canary list …` until what it printed satisfies `ready` (visibility is eventually consistent), for at most 10 s. */
+async function listUntil(argv: string[], ready: (stdout: string) => boolean): Promise<Run> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const run = await canary('list', ...argv);
+    if (ready(run.stdout) || Date.now() > deadline) return run;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 beforeAll(async () => {
   testSetup();
   const cfo = await approverKeyPair('cfo-2026');
@@ -316,8 +326,8 @@ describe('a rollout driven through the CLI from start to evidence', () => {
     do run = await canary('list', '--status', 'completed');
     while (!run.stdout.includes(id));
     expect(run.code).toBe(0);
-    expect(lines(run.stdout)[0]).toMatch(/^ROLLOUT +STATUS +PHASE +PERCENT +PLAN +STARTED$/);
-    expect(lines(run.stdout).find((line) => line.startsWith(id))).toMatch(new RegExp(`^${id} +completed +full +100% +cli-checkout +\\d{4}-\\d\\d-\\d\\dT`));
+    expect(lines(run.stdout)[0]).toMatch(/^ROLLOUT +STATUS +WORKFLOW +PHASE +PERCENT +PLAN +STARTED$/);
+    expect(lines(run.stdout).find((line) => line.startsWith(id))).toMatch(new RegExp(`^${id} +completed +completed +full +100% +cli-checkout +\\d{4}-\\d\\d-\\d\\dT`));
     const none = await canary('list', '--status', 'killed');
     expect(none.stdout).not.toContain(id);
   });
@@ -365,6 +375,16 @@ describe('a rollout driven through the CLI from start to evidence', () => {
     expect(report.phaseChanges.every((e) => e.metrics !== undefined)).toBe(true);
   });
 
+  test('report --json prints the evidence as JSON', async () => {
+    const run = await canary('report', id, '--json');
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout) as EvidenceReport;
+    expect(report.summary).toMatchObject({ running: false, status: 'completed', outcome: 'completed' });
+    const md = await canary('report', id, '--json', '--format', 'md');
+    expect(md).toEqual({ code: 2, stdout: '', stderr: 'canary report: --json prints the report as JSON; drop --format md, or write it with --out <file>\n' });
+  });
+
   test('an unknown --format is a usage error', async () => {
     const run = await canary('report', id, '--format', 'pdf');
     expect(run.code).toBe(2);
@@ -391,7 +411,11 @@ describe('reject', () => {
   test('a rejection is recorded with its reason and the phase waits on it', async () => {
     const id = 'cli-reject';
     expect((await canary('start', planFile, '--id', id, '--task-queue', TASK_QUEUE)).code).toBe(0);
-    await until(id, (v) => v.waitingFor.length > 0);
+    // A decision counts only for what the rollout waits for: bring it to the release manager's approval first.
+    await until(id, (v) => v.waitingFor.some((w) => w.startsWith('token GO-1')));
+    expect((await canary('attest', id, 'drill-done', '--by', 'sre@example.com')).code).toBe(0);
+    expect((await canary('consume-token', id, 'GO-1', '--role', 'release-manager', '--by', 'rm@example.com')).code).toBe(0);
+    await until(id, (v) => v.waitingFor.some((w) => w.startsWith('approval by release-manager')));
     const run = await canary('reject', id, '--role', 'release-manager', '--by', 'rm@example.com', '--reason', 'conversion is down 3%');
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
@@ -457,6 +481,28 @@ describe('operator commands', () => {
     expect(watched.code).toBe(1);
     expect(lines(watched.stdout).at(-1)).toMatch(new RegExp(`^${id} — rolled_back at 0% in phase canary-10`));
     expect((await rolloutResult(getRollout(env.client, id))).outcome).toBe('rolled_back');
+
+    // Finished, not gone: a message to it says how and when it ended, never "no rollout".
+    const closeTime = (await env.client.workflow.getHandle(id).describe()).closeTime as Date;
+    const late = await canary('approve', id, '--role', 'sre', '--by', 'sre@example.com');
+    expect(late).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `${id} is finished (rolled_back at ${closeTime.toISOString().replace(/\.\d{3}Z$/, 'Z')}); nothing more can be sent to it — \`canary report ${id}\` shows what happened\n`,
+    });
+  });
+
+  test('list shows a rollout terminated from outside as terminated beside the status it last published', async () => {
+    const id = 'cli-terminate';
+    expect((await canary('start', opsPlanFile(id), '--id', id, '--task-queue', TASK_QUEUE)).code).toBe(0);
+    await until(id, (v) => v.phaseIndex === 0);
+    await env.client.workflow.getHandle(id).terminate('operator ran temporal workflow terminate');
+    const run = await listUntil([], (stdout) => new RegExp(`^${id} .*terminated`, 'm').test(stdout));
+    expect(lines(run.stdout).find((line) => line.startsWith(`${id} `))).toMatch(new RegExp(`^${id} +running +terminated +canary-10 +10% +cli-ops +\\d{4}-`));
+    const json = lines((await canary('list', '--json')).stdout).map((line) => JSON.parse(line) as { workflowId: string; executionStatus: string; status: string });
+    expect(json.find((r) => r.workflowId === id)).toMatchObject({ executionStatus: 'TERMINATED', status: 'running' });
+    // The flag lock the rollout took is a workflow of its own, never listed as a rollout.
+    expect(json.some((r) => r.workflowId.startsWith('canary-flag-lock:'))).toBe(false);
   });
 
   test('abort ends the rollout as aborted', async () => {
@@ -511,6 +557,20 @@ describe('replay across continue-as-new', () => {
     expect(replay.runs.length).toBeGreaterThanOrEqual(2);
     expect(replay.runs[0]?.runId).toBe(handle.firstExecutionRunId);
     expect(replay.runs.every((r) => r.deterministic)).toBe(true);
+
+    // list: when the rollout started is its first run's start, not the latest run's.
+    const firstStart = (await env.client.workflow.getHandle(id, handle.firstExecutionRunId).describe()).startTime;
+    type Listed = { workflowId: string; firstRunId: string; startTime: string; runStartTime: string; executionStatus: string };
+    const rows = (stdout: string) => lines(stdout).map((line) => JSON.parse(line) as Listed);
+    const done = (r: Listed) => r.workflowId === id && r.executionStatus === 'COMPLETED';
+    const listed = rows((await listUntil(['--json'], (stdout) => rows(stdout).some(done))).stdout).find(done);
+    expect(listed?.executionStatus).toBe('COMPLETED');
+    if (!listed) return;
+    expect(listed.firstRunId).toBe(handle.firstExecutionRunId);
+    expect(listed.startTime).toBe(firstStart.toISOString());
+    expect(Date.parse(listed.runStartTime)).toBeGreaterThan(firstStart.getTime());
+    const table = await canary('list');
+    expect(lines(table.stdout).find((line) => line.startsWith(`${id} `))).toMatch(new RegExp(`^${id} +killed +completed +.* ${firstStart.toISOString().replace(/\.\d{3}Z$/, 'Z')}$`));
   }, 60_000);
 });
 

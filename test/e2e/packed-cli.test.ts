@@ -201,7 +201,7 @@ describe('the packed and installed canary command', () => {
     do list = await canary('list', '--running');
     while (list.code === 0 && !list.stdout.includes(ROLLOUT) && Date.now() < deadline);
     expect(list.stderr).toBe('');
-    expect(list.stdout).toMatch(new RegExp(`^${ROLLOUT} +\\w+ +canary-10 +10% +demo +\\d{4}-`, 'm'));
+    expect(list.stdout).toMatch(new RegExp(`^${ROLLOUT} +\\w+ +running +canary-10 +10% +demo +\\d{4}-`, 'm'));
   }, 90_000);
 
   test('serves the HTTP API with `canary api` until SIGTERM: health, and a rollout read with a bearer token', async () => {
