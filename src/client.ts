@@ -95,7 +95,37 @@ export async function startRollout(
       owner: plan.owner,
       phases: plan.phases.map((p) => ({ name: p.name, percent: p.percent, minDuration: p.minDuration })),
     },
+    // What the Temporal UI shows at the top of the rollout: one line, then the plan in Markdown.
+    staticSummary: rolloutSummary(plan),
+    staticDetails: rolloutDetails(plan),
   });
+}
+
+/** "Rollout of checkout-v2 in prod: 10% → 50% → 100% (plan demo)": the one line the Temporal UI shows as its summary. */
+export function rolloutSummary(plan: Plan): string {
+  return `Rollout of ${plan.target.flags.join(', ')} in ${plan.target.environment}: ${plan.phases.map((p) => `${p.percent}%`).join(' → ')} (plan ${plan.id})`;
+}
+
+/** The plan in Markdown for the Temporal UI's details: name, owner, target, and each phase with what it waits for. */
+export function rolloutDetails(plan: Plan): string {
+  const phase = (p: Plan['phases'][number]) => {
+    const parts = [`${p.percent}%`, p.minDuration ? `at least ${p.minDuration}` : undefined];
+    const gates = (p.gates ?? []).map((g) => g.name);
+    if (gates.length) parts.push(`gates ${gates.join(', ')}`);
+    const approvals = (p.approvals ?? []).map((a) => `${a.role}${a.quorum > 1 ? ` ×${a.quorum}` : ''}`);
+    if (approvals.length) parts.push(`approval by ${approvals.join(', ')}`);
+    return `- **${p.name}**: ${parts.filter(Boolean).join('; ')}`;
+  };
+  return [
+    `**${plan.name}** (plan \`${plan.id}\`${plan.owner ? `, owner ${plan.owner}` : ''})`,
+    `Target: flags ${plan.target.flags.map((f) => `\`${f}\``).join(', ')} via provider ${plan.target.provider} in ${plan.target.environment}`,
+    ...(plan.gates.length ? [`Gates in every phase: ${plan.gates.map((g) => g.name).join(', ')}`] : []),
+    ...(plan.triggers.length ? [`Triggers: ${plan.triggers.map((t) => `${t.name} → ${t.action}`).join(', ')}`] : []),
+    'Phases:',
+    ...plan.phases.map(phase),
+  ]
+    .join('\n')
+    .slice(0, 20_000);
 }
 
 /** A message the rollout refused, with the rollout's reason ("cfo@x does not hold the role ceo"). */

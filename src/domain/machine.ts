@@ -165,7 +165,8 @@ export function resultOf(plan: Plan, state: RolloutState): RolloutResult {
     outcome: state.outcome ?? 'held',
     finalPercent: state.percent,
     phase: phaseName(plan, state.phaseIndex),
-    decisions: state.opsLog.map(({ at, phase, action, reason }) => ({ at, phase, action, reason })),
+    // `time` beside `at`: the Temporal UI shows the result as JSON, where epoch milliseconds read as noise.
+    decisions: state.opsLog.map(({ at, phase, action, reason }) => ({ at, time: new Date(at).toISOString(), phase, action, reason })),
     opsLog: state.opsLog,
     rollbackVerified: state.rollback?.verified,
     successCriteria: state.successCriteria,

@@ -327,7 +327,8 @@ export interface RolloutResult {
   outcome: Outcome;
   finalPercent: number;
   phase: string;
-  decisions: Array<{ at: Millis; phase: string; action: DecisionAction; reason: string }>;
+  /** Every decision, with its time as epoch milliseconds (`at`) and as an ISO 8601 string (`time`). */
+  decisions: Array<{ at: Millis; time: string; phase: string; action: DecisionAction; reason: string }>;
   opsLog: OpsLogEntry[];
   rollbackVerified?: boolean;
   successCriteria?: Record<string, 'pass' | 'fail' | 'inconclusive'>;

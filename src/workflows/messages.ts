@@ -89,6 +89,26 @@ export interface MessageOutcome {
 /** The status query's answer: computed by the domain (`statusOf`), waits as data beside their words. */
 export type RolloutStatusView = DomainStatusView;
 
+/**
+ * What each message and query does, in one line: shown by the Temporal UI beside the handler (and by
+ * `temporal workflow metadata`), so a person sending a signal from the UI knows what it takes.
+ */
+export const messageDescriptions: Record<string, string> = {
+  approve: 'Approve what waits for a role: {"role", "by", "subject"?, "reason"?, "signature"?} — signed for roles that require it.',
+  reject: 'Reject what waits for a role: {"role", "by", "subject"?, "reason"?, "signature"?}.',
+  consumeToken: 'Consume a token once its conditions hold: {"token", "role", "by", "signature"?}.',
+  attest: 'Vouch for a check that takes an attestation: {"check", "by", "note"?}.',
+  reportValue: 'Report a value a condition reads: {"name", "value", "by"}.',
+  operator: 'Operator command: {"command": pause|resume|promote|force-promote|rollback|abort|kill, "by", "role", "reason"?} — needs a role the plan grants.',
+  incident: 'An incident for incident triggers: {"severity", "title", "status"?: open|resolved}.',
+  alert: 'An alert for alert triggers: {"alert", "status": firing|resolved, "labels"?}.',
+  spend: 'The spend so far against a budget: {"budget", "total"}.',
+  taskResult: 'The result of a manual task: {"task", "scope", "ok", "by", "detail"?}.',
+  status: 'Where the rollout is: phase, percent, what it waits for (as data and in words), gates, hold, the latest ops log.',
+  result: 'Every decision so far with its time, and the full ops log.',
+  plan: 'The plan the rollout runs, as validated when it started.',
+};
+
 export const approveUpdate = defineUpdate<MessageOutcome, [ApproveInput]>('approve');
 export const rejectUpdate = defineUpdate<MessageOutcome, [ApproveInput]>('reject');
 export const consumeTokenUpdate = defineUpdate<MessageOutcome, [ConsumeTokenInput]>('consumeToken');

@@ -12,18 +12,20 @@ import {
   patched,
   proxyActivities,
   proxyLocalActivities,
+  setCurrentDetails,
   setHandler,
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { ActivityFailure, ApplicationFailure, type SignalDefinition, type UpdateDefinition } from '@temporalio/common';
+import { ActivityFailure, type ActivityOptions, ApplicationFailure, type LocalActivityOptions, type SignalDefinition, type UpdateDefinition } from '@temporalio/common';
 import type { z } from 'zod';
-import type { RolloutActivities } from '../activities/rollout-activities';
+import type { ObserveInput, RolloutActivities } from '../activities/rollout-activities';
 import { checkKey } from '../domain/conditions';
 import { feed, timerEventTime, type Effects } from '../domain/driver';
 import { initialState, isSettled, resultOf, updateRefusal } from '../domain/machine';
 import { statusOf } from '../domain/status';
+import { describeWait } from '../domain/waits';
 import type { MessageEvent, OpsLogEntry, RolloutEvent, RolloutResult, RolloutState } from '../domain/types';
 import type { Plan } from '../plan/schema';
 import { findPlanTask } from '../plan/tasks';
@@ -54,30 +56,31 @@ const { setConfig, runTask, runCheck, notify } = proxyActivities<RolloutActiviti
 // Flag writes sit between a breach and traffic leaving the canary: a lost worker costs 10 s, not minutes, and a store
 // that fails is given up on within seconds — the machine then retries the write every analysis interval (and a later
 // write of the flag supersedes it), so neither a backoff nor a dead store blocks the next decision.
-const { setFlags } = proxyActivities<RolloutActivities>({
+const SET_FLAGS: ActivityOptions = {
   startToCloseTimeout: '10s',
   // The activity heartbeats every second: a worker that died mid-write is noticed in 3 s.
   heartbeatTimeout: '3s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '2s', maximumAttempts: 3 },
-});
+};
+const { setFlags } = proxyActivities<RolloutActivities>(SET_FLAGS);
 // One activity per notification channel, never awaited on the decision path; at least once, with an idempotency key;
 // a channel that still fails after its retries is reported in the ops log, not retried forever.
-const { notifyChannel } = proxyActivities<RolloutActivities>({
+const NOTIFY_CHANNEL: ActivityOptions = {
   startToCloseTimeout: '10s',
   heartbeatTimeout: '3s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 4 },
-});
+};
+const { notifyChannel } = proxyActivities<RolloutActivities>(NOTIFY_CHANNEL);
 // Taking the flag locks never gives up: a rollout that cannot tell whether it may write its flags writes nothing.
 const { acquireFlagLocks, releaseFlagLocks } = proxyActivities<RolloutActivities>({
   startToCloseTimeout: '15s',
   retry: { initialInterval: '1s', maximumInterval: '10s' },
 });
 // Metric reads are frequent and cheap to repeat: a local activity costs one history event instead of three.
-const local = proxyLocalActivities<RolloutActivities>({
-  startToCloseTimeout: '30s',
-  retry: { maximumAttempts: 3 },
-});
-const remote = proxyActivities<RolloutActivities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 3 } });
+const LOCAL: LocalActivityOptions = { startToCloseTimeout: '30s', retry: { maximumAttempts: 3 } };
+const REMOTE: ActivityOptions = { startToCloseTimeout: '30s', retry: { maximumAttempts: 3 } };
+const local = proxyLocalActivities<RolloutActivities>(LOCAL);
+const remote = proxyActivities<RolloutActivities>(REMOTE);
 
 /** One queued message or event, with the signature that came with it (checked before the event has any effect). */
 interface Inbound {
@@ -100,14 +103,23 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   let messageSeq = 0;
   // Well under the server's 4,096-event suggestion: a loop step (a batch of checks) may add a few dozen after the check.
   const maxEvents = input.maxHistoryEvents ?? 3_800;
-  const { observeMetrics, verifySignature, checkProviders, readFlags } = input.localActivities === false ? remote : local;
+  const { verifySignature, checkProviders, readFlags } = input.localActivities === false ? remote : local;
+  /** Reads metrics with a summary for the Temporal UI ("observe error_rate, p95_latency_ms"). */
+  const observe = (summary: string, args: ObserveInput) =>
+    input.localActivities === false
+      ? remote.observeMetrics.executeWithOptions({ ...REMOTE, summary }, [args])
+      : local.observeMetrics.executeWithOptions({ ...LOCAL, summary }, [args]);
 
   // The plan was validated before it started: its target names a flag provider it declares.
   const flagProvider = plan.providers.flags[plan.target.provider] as Plan['providers']['flags'][string];
   const effects: Effects = {
     setFlags: async (c) => {
       try {
-        await setFlags({ providerName: plan.target.provider, provider: flagProvider, flags: c.flags, percent: c.percent, enabled: c.enabled });
+        // The summary names the write in the Temporal UI's timeline ("checkout-v2 → 10% (entering canary-10)").
+        const summary = `${c.flags.join(', ')} → ${c.enabled ? `${c.percent}%` : 'off'} (${c.reason})`.slice(0, 200);
+        await setFlags.executeWithOptions({ ...SET_FLAGS, summary }, [
+          { providerName: plan.target.provider, provider: flagProvider, flags: c.flags, percent: c.percent, enabled: c.enabled },
+        ]);
       } catch (err) {
         // Out of retries (FlagWriteFailed): the machine decides what a failed write means, and retries it.
         if (err instanceof ActivityFailure) return { ok: false as const, detail: err.cause?.message ?? err.message };
@@ -118,7 +130,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     observe: async (c) => ({
       // `value` conditions with `from: flag` read the target provider's flags.
       flags: c.flags.length > 0 ? await readFlags({ providerName: plan.target.provider, provider: flagProvider, keys: c.flags }) : undefined,
-      metrics: await observeMetrics({
+      metrics: await observe(`observe ${c.metrics.join(', ')}`.slice(0, 200), {
         metrics: c.metrics.flatMap((name) => {
           const def = plan.metrics[name];
           const source = def && plan.providers.metrics[def.source];
@@ -156,7 +168,10 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       const seq = ++notificationSeq;
       for (const channel of channels) {
         const idempotencyKey = `${info.workflowId}/${info.runId}/${seq}/${channel.name}`;
-        const delivery: Promise<void> = notifyChannel({ rolloutId: info.workflowId, channel, event: c.event, message: c.message, idempotencyKey })
+        const delivery: Promise<void> = notifyChannel
+          .executeWithOptions({ ...NOTIFY_CHANNEL, summary: `notify ${channel.name}: ${c.event}` }, [
+            { rolloutId: info.workflowId, channel, event: c.event, message: c.message, idempotencyKey },
+          ])
           .catch((err: unknown) => {
             const detail = err instanceof ActivityFailure ? (err.cause?.message ?? err.message) : String(err);
             inbox.push({ event: { type: 'notification-failed', at: Date.now(), channel: channel.name, event: c.event, detail: detail.slice(0, 500) } });
@@ -257,6 +272,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       }
       return enqueueAndWait(build(withUpdateId(parsed.input)));
     }, {
+      description: m.messageDescriptions[update.name],
       validator: (raw: unknown) => {
         const parsed = parse(schema, update.name, raw);
         if (!parsed.ok) return;
@@ -277,10 +293,14 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
 
   /** A signal: parsed, then queued; one that does not parse is queued as its own refusal. */
   const onSignal = <I>(signal: SignalDefinition<[I]>, schema: z.ZodType<I>, build: (i: I) => Inbound) =>
-    setHandler(signal, (raw: unknown) => {
-      const parsed = parse(schema, signal.name, raw);
-      inbox.push(parsed.ok ? build(parsed.input) : { event: parsed.refused });
-    });
+    setHandler(
+      signal,
+      (raw: unknown) => {
+        const parsed = parse(schema, signal.name, raw);
+        inbox.push(parsed.ok ? build(parsed.input) : { event: parsed.refused });
+      },
+      { description: m.messageDescriptions[signal.name] },
+    );
   onSignal(m.approveSignal, m.ApproveInput, approval('approve'));
   onSignal(m.rejectSignal, m.ApproveInput, approval('reject'));
   onSignal(m.consumeTokenSignal, m.ConsumeTokenInput, token);
@@ -293,13 +313,17 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   onSignal(m.taskResultSignal, m.TaskResultInput, (i) => ({
     event: { type: 'task-result', at: Date.now(), task: i.task, scope: i.scope, ok: i.ok, by: i.by, detail: i.detail },
   }));
-  setHandler(m.statusQuery, () => statusOf(plan, state, info.workflowId));
-  setHandler(m.resultQuery, () => resultOf(plan, state));
-  setHandler(m.planQuery, () => plan);
+  setHandler(m.statusQuery, () => statusOf(plan, state, info.workflowId), { description: m.messageDescriptions.status });
+  setHandler(m.resultQuery, () => resultOf(plan, state), { description: m.messageDescriptions.result });
+  setHandler(m.planQuery, () => plan, { description: m.messageDescriptions.plan });
 
   // --- the loop
   let shown = '';
+  let detailed = '';
   const show = () => {
+    // What the Temporal UI shows as the rollout's current details: where it is and what it waits for.
+    const details = currentDetails(plan, state);
+    if (details !== detailed) setCurrentDetails((detailed = details));
     const phase = plan.phases[state.phaseIndex]?.name ?? 'before-start';
     const now = `${state.status}|${phase}|${state.percent}`;
     if (now === shown) return;
@@ -331,7 +355,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const wait = state.wakeAt === undefined ? undefined : state.wakeAt - Date.now();
     if (inbox.length === 0 && (wait === undefined || wait > 0)) {
       if (wait === undefined) await condition(() => inbox.length > 0);
-      else await condition(() => inbox.length > 0, wait);
+      else await condition(() => inbox.length > 0, wait, { summary: timerSummary(state) });
     }
     const phaseBefore = state.phaseIndex;
     if (inbox.length > 0) {
@@ -376,4 +400,19 @@ function describeIssues(error: z.ZodError | undefined): string {
   if (!error) return 'the payload could not be parsed';
   const lines = error.issues.slice(0, 5).map((issue) => `${issue.path.length ? issue.path.join('.') : 'payload'}: ${issue.message}`);
   return `malformed payload: ${lines.join('; ')}${error.issues.length > 5 ? ` (+${error.issues.length - 5} more)` : ''}`.slice(0, 1_000);
+}
+
+/** What the loop's timer waits for, for the Temporal UI's timeline ("minimum duration 15s (11s left)", "next evaluation"). */
+function timerSummary(state: RolloutState): string {
+  const first = state.waits?.[0];
+  const what = first ? describeWait(first) : state.nextObservationAt !== undefined ? 'next evaluation' : 'next step';
+  return what.slice(0, 200);
+}
+
+/** The rollout's current details in the Temporal UI: status, phase, percent and each wait, as Markdown. */
+function currentDetails(plan: Plan, state: RolloutState): string {
+  const phase = plan.phases[state.phaseIndex]?.name ?? 'before-start';
+  const lines = [`**${state.status}** — ${phase} at ${state.percent}%${state.outcome ? ` (outcome: ${state.outcome})` : ''}`];
+  for (const wait of state.waits ?? []) lines.push(`- waiting for ${describeWait(wait)}`);
+  return lines.join('\n').slice(0, 4_000);
 }

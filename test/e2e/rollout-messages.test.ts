@@ -69,6 +69,8 @@ describe('rollout messages on the dev server', () => {
     await expect(operate(handle, { command: 'resume', by: 'sre@example.com', role: 'sre' })).rejects.toThrow(/nothing to resume/);
     const accepted = await approve(handle, { role: 'release-manager', by: 'rm@example.com', reason: 'dashboards clean' });
     expect(accepted.log.map((e) => e.action)).toContain('approve');
+    // The CFO's approval is for entering full: it is taken once the rollout waits for it, in canary-50.
+    for (let tries = 0; tries < 100 && (await rolloutStatus(handle)).phase !== 'canary-50'; tries++) await new Promise((resolve) => setTimeout(resolve, 100));
 
     // The CFO's approval needs a signature: unsigned or forged, it is refused and recorded as refused.
     await expect(approve(handle, { role: 'cfo', by: 'cfo@example.com' })).rejects.toThrow(/must carry a valid signature/);

@@ -27,7 +27,7 @@ const ended: RolloutResult = {
   outcome: 'rolled_back',
   finalPercent: 0,
   phase: 'canary-10',
-  decisions: log.map(({ at: when, phase, action, reason }) => ({ at: when, phase, action, reason })),
+  decisions: log.map(({ at: when, phase, action, reason }) => ({ at: when, time: new Date(when).toISOString(), phase, action, reason })),
   opsLog: log,
   rollbackVerified: true,
 };
