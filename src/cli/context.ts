@@ -14,6 +14,8 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 /** Anything text can be written to: `process.stdout`, or a test's collector. */
 export interface TextSink {
   write(text: string): unknown;
+  /** True for a terminal (process.stdout on a TTY): live views redraw in place there. */
+  isTTY?: boolean;
 }
 
 /** The CLI's output streams. */
@@ -157,6 +159,16 @@ export class CliContext {
   /** Waits until a long-running command should stop (SIGINT or SIGTERM unless the caller said otherwise). */
   interrupted(): Promise<void> {
     return this.stopWhen ?? processInterrupted();
+  }
+
+  /** Whether stdout is a terminal, where a live view may move the cursor to redraw itself. */
+  get terminal(): boolean {
+    return this.io.stdout.isTTY === true;
+  }
+
+  /** Writes raw text (terminal control sequences) to stdout, without a newline. */
+  raw(text: string): void {
+    this.io.stdout.write(text);
   }
 
   /** Writes one line to stdout. */

@@ -5,10 +5,10 @@
  */
 import type { Plan } from '../plan/schema';
 import { tryParseDuration } from './duration';
-import { gatesOf } from './machine';
+import { gatesOf, triggersOf } from './machine';
 import { sustainProgress } from './sustain';
 import type { OpsLogEntry, Outcome, RolloutState, RolloutStatus } from './types';
-import type { Wait } from './waits';
+import { pendingApprovalRoles, type Wait } from './waits';
 
 /** How many of the latest ops-log lines the status carries. */
 export const STATUS_LOG_LINES = 50;
@@ -30,6 +30,13 @@ export interface RolloutStatusView {
   waitingFor: string[];
   hold?: { reason: string; since: number; deadline?: number; decidedBy?: string[] };
   gates: Array<{ name: string; satisfied: boolean; detail?: string }>;
+  /**
+   * The triggers in force and how far each has got toward firing: `progress` says how much of its `for` or windows
+   * has passed ("true for 30s of the 2m it needs") while it is on its way; `fired` once it has fired.
+   */
+  triggers?: Array<{ name: string; action: string; fired: boolean; progress?: string; detail?: string }>;
+  /** Members of each role an approval or a hold decision is pending from: what `--by` may be. */
+  approvers?: Record<string, string[]>;
   /** The latest {@link STATUS_LOG_LINES} ops-log entries, oldest first. */
   opsLog: OpsLogEntry[];
 }
@@ -61,6 +68,16 @@ export function statusOf(plan: Plan, state: RolloutState, rolloutId: string): Ro
           return { name: check.name, satisfied: track?.satisfied ?? false, detail: track?.detail && progress ? `${track.detail}; ${progress}` : track?.detail };
         })
       : [],
+    triggers: triggersOf(plan, phase).map(({ key, trigger }) => {
+      const track = state.tracks[key];
+      const fired = track?.latched === true;
+      const onItsWay = track !== undefined && (track.trueSince !== undefined || track.windowsPassed > 0 || (track.failures ?? 0) > 0);
+      const progress = !fired && onItsWay ? sustainProgress(track, trigger.when, state.now) : undefined;
+      return { name: trigger.name, action: trigger.action, fired, ...(progress ? { progress } : {}), ...(track?.detail ? { detail: track.detail } : {}) };
+    }),
+    approvers: Object.fromEntries(
+      [...new Set([...pendingApprovalRoles(state.waits ?? []), ...(state.hold?.decidedBy ?? [])])].map((role) => [role, plan.roles[role]?.members ?? []]),
+    ),
     opsLog: state.opsLog.slice(-STATUS_LOG_LINES),
   };
 }

@@ -104,7 +104,8 @@ function foldWindow(
  */
 export function sustainProgress(track: ConditionTrack | undefined, cond: ConditionDef, now: Millis): string | undefined {
   if (!track || track.satisfied) return undefined;
-  const { forMs, windowMs, windows } = sustainOf(cond);
+  const { forMs, windowMs, windows, failureLimit } = sustainOf(cond);
+  if (failureLimit !== undefined) return `${track.failures ?? 0} of ${failureLimit} failed measurements`;
   if (windows !== undefined && windowMs !== undefined) {
     return `${track.windowsPassed} of ${windows} consecutive ${formatDuration(windowMs)} windows passed`;
   }

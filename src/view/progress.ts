@@ -25,9 +25,10 @@ const LABEL = 12;
  * - each gate of the phase, met or not, with its detail (the current value against the threshold), or "not
  *   evaluated yet" when there is no detail;
  * - what the rollout waits for (each of `waits` in words, one line each);
+ * - each trigger on its way to firing, with how far it has got ("true for 30s of the 2m it needs");
  * - for each role an approval is pending from (an approval wait not answered by a rejection, or the roles that decide
- *   a hold wait), the exact command that approves, and for each token waiting to be consumed the command that
- *   consumes it;
+ *   a hold wait), the exact command that approves, with `--by` for each member of the role (the first three), and
+ *   for each token waiting to be consumed the command that consumes it;
  * - a hold with its reason, since when, who decides it and its deadline with the time left.
  * Lines after the first are indented by two spaces. Recent ops-log entries are left to the caller, which knows which
  * it has already printed. Before the first phase, the phase line says so and no gates are listed.
@@ -46,7 +47,17 @@ export function renderProgress(view: RolloutStatusView, options: ProgressOptions
   // A view from a worker that predates waits as data has none: it shows no waits until that worker is replaced.
   const waits = view.waits ?? [];
   for (const wait of waits) row('waiting for', describeWait(wait));
-  for (const role of pendingApprovalRoles(waits)) row('to approve', `canary approve ${shellWord(id)} --role ${shellWord(role)}`);
+  for (const { name, action, progress, detail } of view.triggers ?? []) {
+    if (progress) row('trigger', `${name} (${action}): ${progress} toward firing${detail ? ` — ${detail}` : ''}`);
+  }
+  // The exact command, as a member of the role runs it: one line per member (a role of many shows the first three).
+  for (const role of pendingApprovalRoles(waits)) {
+    const members = view.approvers?.[role] ?? [];
+    const command = (by?: string) => `canary approve ${shellWord(id)} --role ${shellWord(role)}${by ? ` --by ${shellWord(by)}` : ''}`;
+    if (members.length === 0) row('to approve', command());
+    for (const member of members.slice(0, 3)) row('to approve', command(member));
+    if (members.length > 3) row('', `(or --by any of ${members.length - 3} more members of ${role})`);
+  }
   for (const { token, role } of pendingTokens(waits)) {
     row('to consume', `canary consume-token ${shellWord(id)} ${shellWord(token)} --role ${shellWord(role)}`);
   }

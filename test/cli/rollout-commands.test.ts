@@ -258,7 +258,7 @@ describe('a rollout driven through the CLI from start to evidence', () => {
     expect(run.stdout).toContain('  phase       canary-10 (phase 1) at 10%');
     expect(run.stdout).toMatch(/ {2}gate {8}errors-ok: met — .*0\.001/);
     expect(run.stdout).toContain('  waiting for approval by release-manager (0 of 1) to enter canary-50\n');
-    expect(run.stdout).toContain(`  to approve  canary approve ${id} --role release-manager\n`);
+    expect(run.stdout).toContain(`  to approve  canary approve ${id} --role release-manager --by rm@example.com\n`);
   });
 
   test('without --by the identity is CANARY_USER; someone outside the role is refused with the reason and exit 1', async () => {
@@ -267,7 +267,7 @@ describe('a rollout driven through the CLI from start to evidence', () => {
   });
 
   test('approve records the approver and the reason, and the rollout advances', async () => {
-    await watchShows(`  to approve  canary approve ${id} --role release-manager\n`);
+    await watchShows(`  to approve  canary approve ${id} --role release-manager --by rm@example.com\n`);
     const run = await canary('approve', id, '--role', 'release-manager', '--by', 'rm@example.com', '--reason', 'dashboards <b>clean</b> & quiet');
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
@@ -277,7 +277,7 @@ describe('a rollout driven through the CLI from start to evidence', () => {
   });
 
   test('an unsigned approval for a role that signs is refused and says how to sign', async () => {
-    await watchShows(`  to approve  canary approve ${id} --role cfo\n`);
+    await watchShows(`  to approve  canary approve ${id} --role cfo --by cfo@example.com\n`);
     const run = await canary('approve', id, '--role', 'cfo', '--by', 'cfo@example.com');
     expect(run.code).toBe(1);
     expect(lines(run.stderr)).toEqual([
@@ -309,8 +309,8 @@ describe('a rollout driven through the CLI from start to evidence', () => {
     expect(run.code).toBe(0);
     expect(lines(run.stdout).at(-1)).toBe(`${id} — completed at 100% in phase full`);
     expect(run.stdout).toContain(`  to consume  canary consume-token ${id} GO-1 --role release-manager\n`);
-    expect(run.stdout).toContain(`  to approve  canary approve ${id} --role release-manager\n`);
-    expect(run.stdout).toContain(`  to approve  canary approve ${id} --role cfo\n`);
+    expect(run.stdout).toContain(`  to approve  canary approve ${id} --role release-manager --by rm@example.com\n`);
+    expect(run.stdout).toContain(`  to approve  canary approve ${id} --role cfo --by cfo@example.com\n`);
     expect(run.stdout).toMatch(/^\d\d:\d\d:\d\dZ canary-10 10% {2}enter-phase {2}entered canary-10 at 10%/m);
     expect(run.stdout).toMatch(/ {2}complete {2}/);
     // Plain text for logs and READMEs: no terminal control codes.
@@ -512,6 +512,21 @@ describe('operator commands', () => {
     const run = await canary('abort', id, '--reason', 'customer escalation', '--by', 'sre@example.com', '--role', 'sre');
     expect(run.code).toBe(0);
     expect((await rolloutResult(getRollout(env.client, id))).outcome).toBe('aborted');
+  });
+
+  test('watch on a terminal redraws its frame in place instead of scrolling', async () => {
+    const id = 'cli-watch-tty';
+    expect((await canary('start', opsPlanFile(id), '--id', id, '--task-queue', TASK_QUEUE)).code).toBe(0);
+    await until(id, (v) => v.phaseIndex === 0);
+    let screen = '';
+    const watching = main(['watch', id, '--interval', '100ms'], { stdout: { write: (text: string) => (screen += text), isTTY: true }, stderr: { write: () => undefined } }, { env: cliEnv });
+    await eventually(() => (screen.match(/\x1b\[\d+F\x1b\[J/g) ?? []).length >= 3);
+    expect((await canary('kill', id, '--by', 'sre@example.com', '--role', 'sre', '--reason', 'done watching')).code).toBe(0);
+    expect(await watching).toBe(1);
+    // Each redraw moves up over exactly the frame it drew before (its lines and the blank line above it).
+    const frame = screen.slice(screen.indexOf('\n\n') + 1, screen.indexOf('\x1b['));
+    expect(screen).toContain(`\x1b[${frame.split('\n').length - 1}F\x1b[J`);
+    expect(screen).toContain(`${id} — killed at 0%`);
   });
 
   test('kill stops the rollout at once; watch --json streams one object per change and ends with the outcome', async () => {

@@ -166,3 +166,25 @@ describe('renderOpsLogLine', () => {
     expect(renderOpsLogLine({ ...entry, actor: undefined, metrics: undefined }, { since: T0 })).toBe('  +1m5s canary 5%  advance  gates held for 1m');
   });
 });
+
+describe('renderProgress: commands as a person runs them, and triggers on their way', () => {
+  test('prints the approve command with --by for each member of the role, so it runs as printed', () => {
+    const lines = renderProgress(view({ waits: [cfoToEnterLive], approvers: { cfo: ['cfo@example.com', 'deputy-cfo@example.com'] } }), { now: T0 });
+    expect(lines).toContain(`  to approve  canary approve ${shellWord('rollout:checkout.v2:prod')} --role cfo --by cfo@example.com`);
+    expect(lines).toContain(`  to approve  canary approve ${shellWord('rollout:checkout.v2:prod')} --role cfo --by deputy-cfo@example.com`);
+  });
+
+  test('shows each trigger counting toward firing, with how far it has got', () => {
+    const lines = renderProgress(
+      view({
+        triggers: [
+          { name: 'error-hard-stop', action: 'rollback', fired: false, progress: 'true for 30s of the 2m it needs', detail: 'error_rate = 0.06 ratio (condition >= 0.05)' },
+          { name: 'quiet', action: 'hold', fired: false },
+        ],
+      }),
+      { now: T0 },
+    );
+    expect(lines).toContain('  trigger     error-hard-stop (rollback): true for 30s of the 2m it needs toward firing — error_rate = 0.06 ratio (condition >= 0.05)');
+    expect(lines.some((l) => l.includes('quiet'))).toBe(false);
+  });
+});

@@ -1,9 +1,10 @@
 /**
  * `canary watch <id> [--interval <duration>] [--json]`: follows a rollout live until it ends. Every poll reads the
  * status query; only when something changed does it print — first the new ops-log entries (what was decided and
- * why), then the progress frame (phase, percent, time left in the phase, gates against thresholds, what it waits
- * for, the command that approves, any hold). Output is append-only plain text, without terminal control codes, so
- * it reads the same in a terminal, a CI log and a README. The last line is the outcome.
+ * why), then the progress frame (phase, percent, time left in the phase, gates against thresholds, triggers on their
+ * way, what it waits for, the command that approves, any hold). Not on a terminal the output is append-only plain
+ * text, one frame per change, so it reads the same in a CI log and a README; on a terminal the frame is redrawn in
+ * place under the decisions, so it stays steady instead of scrolling away. The last line is the outcome.
  *
  * With --json, one JSON object per line: `{type: "progress", at, …status view, log: [new entries]}` per change and
  * `{type: "outcome", rolloutId, outcome, finalPercent, phase, rollbackVerified, log}` at the end.
@@ -47,6 +48,8 @@ export function registerWatchCommand(program: Command, cli: CliContext): void {
     await withRollout(cli, rolloutId, async (handle, client) => {
       const log = new LogCursor();
       let lastSignature: string | undefined;
+      /** Lines of the frame last drawn on a terminal (with its blank line above), to redraw it in place. */
+      let frameLines = 0;
       for (;;) {
         const snapshot = await readRollout(cli, client, handle);
         if (!snapshot.running) {
@@ -66,10 +69,19 @@ export function registerWatchCommand(program: Command, cli: CliContext): void {
         const view = snapshot.view;
         const entries = log.take(view.opsLog);
         const signature = progressSignature(view);
-        if (entries.length > 0 || signature !== lastSignature) {
+        // On a terminal every poll redraws the frame, so countdowns stay live; elsewhere only a change prints.
+        if (entries.length > 0 || signature !== lastSignature || (cli.terminal && !options.json)) {
           if (options.json) {
             const { opsLog: _all, ...rest } = view;
             cli.out(JSON.stringify({ type: 'progress', at: cli.now(), ...rest, rolloutId, log: entries }));
+          } else if (cli.terminal) {
+            // On a terminal the frame stays put: it is redrawn in place under the decisions printed so far.
+            if (frameLines > 0) cli.raw(`\x1b[${frameLines}F\x1b[J`);
+            entries.forEach((entry) => cli.out(renderOpsLogLine(entry)));
+            const frame = renderProgress(view, { now: cli.now(), rolloutId });
+            cli.out();
+            frame.forEach((line) => cli.out(line));
+            frameLines = frame.length + 1;
           } else {
             if (lastSignature !== undefined) cli.out();
             entries.forEach((entry) => cli.out(renderOpsLogLine(entry)));
