@@ -164,6 +164,11 @@ describe('the HTTP API on a dev server with the rollout worker', () => {
     const id = `rollout:${flag}:api`;
     expect((await call('POST', '/rollouts', { bearer: await rm(), body: parseYaml(planText(flag)) })).status).toBe(201);
     const approvePath = `${rolloutPath(flag)}/approve`;
+    // The CFO approves entering canary-50, which the rollout waits for once it is in canary-10.
+    for (let tries = 0; tries < 100; tries++) {
+      if ((await call('GET', rolloutPath(flag), { bearer: await sre() })).json.phase === 'canary-10') break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
 
     const wrongRole = await call('POST', approvePath, { bearer: await rm(), body: { role: 'cfo' } });
     expect(wrongRole.status).toBe(403);
