@@ -12,9 +12,16 @@
  * - the rollback with its verification, and the success criteria.
  *
  * Built by a pure function from the rollout's result (every decision and the full ops log), its memo and, while it
- * runs, its status view. Times are ISO 8601 UTC strings so the JSON form reads without conversion.
+ * runs, its status view; and, when `canary report` could read them from the history (report-inputs.ts), the run and
+ * its link in the Temporal UI, the plan the rollout ran (hashed, and read for the thresholds beside each value), who
+ * started it and the flag writes that went through. Times are ISO 8601 UTC strings so the JSON form reads without
+ * conversion.
  */
+import { createHash } from 'node:crypto';
+import { metricsOf } from '../domain/conditions';
 import { formatDuration } from '../domain/duration';
+import { describeCondition } from '../plan/describe';
+import type { ConditionDef, Plan } from '../plan/schema';
 import type { DecisionAction, OpsLogEntry, Outcome, RolloutResult } from '../domain/types';
 import { describeWait, type Wait } from '../domain/waits';
 import type { RolloutStatusView } from '../workflows/messages';
@@ -30,6 +37,30 @@ export interface EvidenceEntry {
   actor?: string;
   /** Metric values behind the decision (a snapshot), when the entry carries them. */
   metrics?: Record<string, number | string>;
+  /**
+   * On a phase change into a phase that needed approvals: who approved entering it ("release-manager@demo
+   * (release-manager)"), from the approvals logged for that phase up to this entry.
+   */
+  approvedBy?: string[];
+}
+
+/** A flag write that went through: the setFlags activity completed. */
+export interface FlagWriteEvidence {
+  /** When it completed (epoch ms). */
+  at: number;
+  flags: string[];
+  percent: number;
+  enabled: boolean;
+}
+
+/** A gate or trigger of the plan that reads a metric, and its condition in words ("< 0.01", "p95 <= 1.2× baseline"). */
+export interface MetricThreshold {
+  metric: string;
+  kind: 'gate' | 'trigger';
+  name: string;
+  condition: string;
+  /** The phases it applies in; undefined: every phase. */
+  phases?: string[];
 }
 
 /** An approval or rejection, with the identity behind it. */
@@ -56,7 +87,20 @@ export interface RefusalEvidence {
 
 export interface EvidenceReport {
   rolloutId: string;
-  plan: { id: string; name?: string };
+  /** The workflow run behind the report and its history in the Temporal UI, when known. */
+  run?: {
+    /** The latest run of the continue-as-new chain. */
+    runId: string;
+    /** The chain's first run, when it is another. */
+    firstRunId?: string;
+    namespace: string;
+    /** `<ui>/namespaces/<ns>/workflows/<workflowId>/<runId>/history` of the latest run. */
+    historyUrl: string;
+  };
+  /** `sha256`: of the canonical JSON (keys sorted, no spaces) of the plan the rollout ran, when it could be read. */
+  plan: { id: string; name?: string; sha256?: string };
+  /** Who started the rollout: the identity the workflow was started with. */
+  startedBy?: string;
   generatedAt: string;
   summary: {
     /** Whether the rollout's workflow was still running when the report was made. */
@@ -87,6 +131,8 @@ export interface EvidenceReport {
   refused: RefusalEvidence[];
   /** Entries that carry metric values, oldest first. */
   snapshots: EvidenceEntry[];
+  /** The plan's gates and triggers that read a metric: what each snapshot value is measured against. */
+  thresholds: MetricThreshold[];
   incidents: EvidenceEntry[];
   tasks: EvidenceEntry[];
   /** Pause, resume, promote, force-promote, kill, and holds. */
@@ -97,6 +143,16 @@ export interface EvidenceReport {
     by?: string;
     /** True: metrics returned to baseline; false: they did not; undefined: not verified (yet) or nothing to verify. */
     verified?: boolean;
+    /**
+     * What the verification checks (the plan's `rollback.verify`): each check in words and the bound. `null`: the plan
+     * configures none; undefined: the plan could not be read.
+     */
+    verify?: { within: string; checks: string[] } | null;
+    /**
+     * When the rollout's last flag write, taking traffic to 0% (or off), went through. `null`: its last write set
+     * another percentage (or it wrote none); undefined: the flag writes could not be read.
+     */
+    trafficOffAt?: string | null;
     verification: EvidenceEntry[];
   };
   /** Each success criterion and its verdict, once evaluated. */
@@ -116,11 +172,21 @@ export interface EvidenceInput {
   memo?: Record<string, unknown>;
   /** When the report is made (epoch ms). */
   generatedAt: number;
+  /** The workflow run and where the Temporal UI shows it (`uiUrl` like `http://localhost:8233`). */
+  execution?: { runId: string; firstRunId?: string; namespace: string; uiUrl: string };
+  /** The plan the rollout ran (its workflow input). */
+  plan?: Plan;
+  /** The identity the workflow was started with. */
+  startedBy?: string;
+  /** Flag writes that went through, oldest first. */
+  flagWrites?: FlagWriteEvidence[];
 }
 
 const PHASE_CHANGES = new Set<DecisionAction>(['enter-phase', 'advance', 'revert-phase', 'promote', 'force-promote', 'rollback', 'kill', 'complete']);
 const INTERVENTIONS = new Set<DecisionAction>(['pause', 'resume', 'promote', 'force-promote', 'kill', 'hold', 'escalate']);
 const INCIDENTS = new Set<DecisionAction>(['incident', 'alert']);
+/** Decisions whose entry names the phase just entered: where that phase's approvals are shown as "By". */
+const ENTERS_PHASE = new Set<DecisionAction>(['enter-phase', 'advance', 'promote', 'force-promote']);
 const TASKS = new Set<DecisionAction>(['task', 'attest', 'report', 'consume-token', 'stabilize', 'refreeze']);
 
 /**
@@ -137,10 +203,31 @@ export function buildEvidenceReport(input: EvidenceInput): EvidenceReport {
   const planName = typeof input.memo?.planName === 'string' ? input.memo.planName : undefined;
   const planId = typeof input.memo?.planId === 'string' ? input.memo.planId : (status?.planId ?? 'unknown');
 
+  const approvals = timeline.flatMap((e) => approvalOf(e) ?? []);
+  for (const e of timeline) {
+    if (!ENTERS_PHASE.has(e.action)) continue;
+    const by = approvals
+      .filter((a) => a.decision === 'approved' && a.subject === `phase ${e.phase}` && a.at <= e.at)
+      .map((a) => `${a.by} (${a.role})`);
+    if (by.length > 0) e.approvedBy = [...new Set(by)];
+  }
+  const plan = input.plan;
   const rollbackStart = timeline.find((e) => e.action === 'rollback');
+  const lastWrite = input.flagWrites?.at(-1);
   return {
     rolloutId: input.rolloutId,
-    plan: { id: planId, ...(planName ? { name: planName } : {}) },
+    ...(input.execution
+      ? {
+          run: {
+            runId: input.execution.runId,
+            ...(input.execution.firstRunId && input.execution.firstRunId !== input.execution.runId ? { firstRunId: input.execution.firstRunId } : {}),
+            namespace: input.execution.namespace,
+            historyUrl: historyUrl(input.execution.uiUrl, input.execution.namespace, input.rolloutId, input.execution.runId),
+          },
+        }
+      : {}),
+    plan: { id: planId, ...(planName ? { name: planName } : {}), ...(plan ? { sha256: planSha256(plan) } : {}) },
+    ...(input.startedBy ? { startedBy: input.startedBy } : {}),
     generatedAt: iso(input.generatedAt),
     summary: {
       running: input.running,
@@ -167,9 +254,10 @@ export function buildEvidenceReport(input: EvidenceInput): EvidenceReport {
     },
     timeline,
     phaseChanges: timeline.filter((e) => PHASE_CHANGES.has(e.action)),
-    approvals: timeline.flatMap((e) => approvalOf(e) ?? []),
+    approvals,
     refused: timeline.filter((e) => e.action === 'refuse').map((e) => ({ at: e.at, phase: e.phase, ...(e.actor ? { by: e.actor } : {}), message: e.rationale })),
     snapshots: timeline.filter((e) => e.metrics !== undefined && Object.keys(e.metrics).length > 0),
+    thresholds: plan ? metricThresholds(plan) : [],
     incidents: timeline.filter((e) => INCIDENTS.has(e.action)),
     tasks: timeline.filter((e) => TASKS.has(e.action)),
     interventions: timeline.filter((e) => INTERVENTIONS.has(e.action)),
@@ -180,12 +268,73 @@ export function buildEvidenceReport(input: EvidenceInput): EvidenceReport {
             rationale: rollbackStart.rationale,
             ...(rollbackStart.actor ? { by: rollbackStart.actor } : {}),
             ...(result.rollbackVerified !== undefined ? { verified: result.rollbackVerified } : {}),
+            ...(plan
+              ? {
+                  verify: plan.rollback.verify
+                    ? { within: plan.rollback.verify.within, checks: plan.rollback.verify.checks.map((c) => `${c.name}: ${describeCondition(c.when, plan)}`) }
+                    : null,
+                }
+              : {}),
+            ...(input.flagWrites ? { trafficOffAt: lastWrite && (lastWrite.percent === 0 || !lastWrite.enabled) ? iso(lastWrite.at) : null } : {}),
             verification: timeline.filter((e) => e.action === 'rollback-verified' || e.action === 'rollback-unverified'),
           },
         }
       : {}),
     successCriteria: Object.entries(result.successCriteria ?? {}).map(([name, verdict]) => ({ name, verdict })),
   };
+}
+
+/** `<ui>/namespaces/<ns>/workflows/<workflowId>/<runId>/history`, each part URL-encoded (a rollout id holds colons). */
+export function historyUrl(uiUrl: string, namespace: string, workflowId: string, runId: string): string {
+  return `${uiUrl.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}/${encodeURIComponent(runId)}/history`;
+}
+
+/** The hex sha256 of the plan's canonical JSON: object keys sorted at every level, no whitespace, undefined left out. */
+export function planSha256(plan: Plan): string {
+  return createHash('sha256').update(canonicalJson(plan)).digest('hex');
+}
+
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+/**
+ * Every gate (shared and per phase) and trigger (rollout-wide and per phase) of the plan that reads a metric. A
+ * threshold is shown as the machine compares it ("< 0.01", with the metric's unit); any other condition in words.
+ */
+function metricThresholds(plan: Plan): MetricThreshold[] {
+  const out: MetricThreshold[] = [];
+  const add = (kind: MetricThreshold['kind'], name: string, when: ConditionDef, phases?: string[]) => {
+    for (const metric of metricsOf(when)) out.push({ metric, kind, name, condition: conditionText(when, metric, plan), ...(phases ? { phases } : {}) });
+  };
+  for (const gate of plan.gates) {
+    const phases = plan.phases.filter((p) => !p.useGates || p.useGates.includes(gate.name)).map((p) => p.name);
+    add('gate', gate.name, gate.when, phases.length === plan.phases.length ? undefined : phases);
+  }
+  for (const phase of plan.phases) for (const gate of phase.gates ?? []) add('gate', gate.name, gate.when, [phase.name]);
+  for (const trigger of plan.triggers) add('trigger', trigger.name, trigger.when);
+  for (const phase of plan.phases) for (const trigger of phase.triggers ?? []) add('trigger', trigger.name, trigger.when, [phase.name]);
+  return out;
+}
+
+function conditionText(when: ConditionDef, metric: string, plan: Plan): string {
+  if (when.kind === 'threshold' && when.metric === metric) {
+    const unit = plan.metrics[metric]?.unit;
+    return `${when.op} ${formatNumber(when.value)}${unit ? ` ${unit}` : ''}`;
+  }
+  return describeCondition(when, plan);
+}
+
+/**
+ * A number as the rollout machine writes it in rationales: integers as they are, others to 4 significant digits
+ * (23.20833333333334 → 23.21). The same rule as `fmt` in src/domain/conditions.ts, which is not exported.
+ */
+export function formatNumber(value: number): string {
+  return Number.isInteger(value) ? String(value) : String(+value.toPrecision(4));
 }
 
 /** The report as two-space JSON with a final newline. */

@@ -2,7 +2,11 @@
  * The evidence report as pure functions: what it extracts from a rollout's result, and how Markdown and HTML show it
  * without letting anything a person wrote break the document.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { OpsLogEntry, RolloutResult } from '../../src/domain/types';
+import { parsePlanText } from '../../src/plan/load';
+import type { Plan } from '../../src/plan/schema';
 import { renderEvidenceHtml, escapeHtml } from '../../src/report/evidence-html';
 import { renderEvidenceMarkdown } from '../../src/report/evidence-markdown';
 import { buildEvidenceReport, renderEvidenceJson, type EvidenceReport } from '../../src/report/evidence-report';
@@ -209,5 +213,99 @@ describe('renderEvidenceJson', () => {
   test('round-trips the report', () => {
     const report = endedReport();
     expect(JSON.parse(renderEvidenceJson(report))).toEqual(report);
+  });
+});
+
+describe('the facts read from the history and the plan', () => {
+  const planText = readFileSync(join(__dirname, '../fixtures/plans/mini.yaml'), 'utf8');
+  const loaded = parsePlanText(planText);
+  if (!loaded.ok) throw new Error('test/fixtures/plans/mini.yaml does not load');
+  const plan = loaded.plan;
+  const withVerify: Plan = { ...plan, rollback: { ...plan.rollback, verify: { within: '10m', checks: [{ name: 'errors-back', when: { kind: 'threshold', metric: 'error_rate', op: '<', value: 0.01 } }] } } };
+
+  const advanced: OpsLogEntry[] = [
+    { at: at(0), phase: 'before-start', percent: 0, action: 'start', reason: 'rollout of checkout-v2 in prod started: 3 phases, 10% → 25% → 100%' },
+    { at: at(0), phase: 'canary-10', percent: 10, action: 'enter-phase', reason: 'entered canary-10 at 10% (from 0%): no conditions' },
+    { at: at(130), phase: 'canary-10', percent: 10, action: 'approve', reason: 'cfo cfo@example.com approved phase canary-25: budget fine', actor: 'cfo@example.com' },
+    {
+      at: at(130),
+      phase: 'canary-25',
+      percent: 25,
+      action: 'advance',
+      reason: 'advanced to canary-25 at 25% (from 10%): gates: p95-ok ok (p95 = 23.21 ms (condition <= 500)); approved by cfo: cfo@example.com',
+      metrics: { error_rate: 0.002, p95: 23.20833333333334 },
+    },
+    { at: at(140), phase: 'canary-25', percent: 0, action: 'rollback', reason: 'ROLLBACK: error-hard-stop; flags to 0%', metrics: { error_rate: 0.061 } },
+  ];
+  const result: RolloutResult = { outcome: 'rolled_back', finalPercent: 0, phase: 'canary-25', decisions: [], opsLog: advanced };
+  const report = (input: Partial<Parameters<typeof buildEvidenceReport>[0]> = {}) =>
+    buildEvidenceReport({
+      rolloutId: 'rollout:checkout-v2:prod',
+      running: false,
+      result,
+      memo: { planId: 'mini', planName: 'Mini' },
+      generatedAt: at(200),
+      execution: { runId: 'run-2', firstRunId: 'run-1', namespace: 'default', uiUrl: 'http://ui.example:8233/' },
+      plan,
+      startedBy: 'alice@laptop',
+      flagWrites: [
+        { at: at(0) + 1500, flags: ['checkout-v2'], percent: 10, enabled: true },
+        { at: at(130) + 800, flags: ['checkout-v2'], percent: 25, enabled: true },
+        { at: at(140) + 2300, flags: ['checkout-v2'], percent: 0, enabled: true },
+      ],
+      ...input,
+    });
+
+  test('the summary names the run and links its history in the Temporal UI', () => {
+    const md = renderEvidenceMarkdown(report());
+    expect(md).toContain('| Run | run-2 (first run run-1) |');
+    expect(md).toContain('| History | http://ui.example:8233/namespaces/default/workflows/rollout%3Acheckout-v2%3Aprod/run-2/history |');
+    expect(renderEvidenceHtml(report())).toContain('<tr><th>History</th><td>http://ui.example:8233/namespaces/default/workflows/rollout%3Acheckout-v2%3Aprod/run-2/history</td></tr>');
+  });
+
+  test('the plan hash is the sha256 of the plan canonical JSON, whatever order its keys were written in', () => {
+    const reordered = Object.fromEntries(Object.entries(plan).reverse()) as Plan;
+    const sha = report().plan.sha256;
+    expect(sha).toMatch(/^[0-9a-f]{64}$/);
+    expect(report({ plan: reordered }).plan.sha256).toBe(sha);
+    expect(report({ plan: { ...plan, name: 'Mini 2' } }).plan.sha256).not.toBe(sha);
+    expect(renderEvidenceMarkdown(report())).toContain(`| Plan hash | sha256:${sha} |`);
+    expect(renderEvidenceMarkdown(endedReport())).toContain('| Plan hash | not recorded (the plan could not be read) |');
+  });
+
+  test('the summary says who started the rollout', () => {
+    expect(renderEvidenceMarkdown(report())).toContain('| Started by | alice@laptop |');
+    expect(renderEvidenceMarkdown(endedReport())).toContain('| Started by | not recorded |');
+  });
+
+  test('each snapshot value is shown beside the gates and triggers of the plan that read its metric, rounded as in the rationale', () => {
+    const md = renderEvidenceMarkdown(report());
+    expect(md).toContain('error_rate = 0.002 (gate errors-ok: < 0.01 ratio; trigger error-hard-stop: >= 0.05 ratio), p95 = 23.21 (gate p95-ok: <= 500 ms)');
+    expect(md).not.toContain('23.20833333333334');
+    expect(md).toContain('| 2026-01-14T10:10:00.000Z | canary-25 | 25% | advance | 0.002 (gate errors-ok: < 0.01 ratio; trigger error-hard-stop: >= 0.05 ratio) | 23.21 (gate p95-ok: <= 500 ms) |');
+  });
+
+  test('an approved advance shows its approvers as By', () => {
+    const r = report();
+    expect(r.phaseChanges.find((e) => e.action === 'advance')?.approvedBy).toEqual(['cfo@example.com (cfo)']);
+    const md = renderEvidenceMarkdown(r);
+    expect(md).toMatch(/\| 2026-01-14T10:10:00\.000Z \| canary-25 \| 25% \| advance \| advanced to canary-25 [^\n]* \| cfo@example\.com \(cfo\) \|\n/);
+  });
+
+  test('a rollback with no verification configured says so, and when the last flag write took traffic to 0%', () => {
+    const md = renderEvidenceMarkdown(report());
+    expect(md).toContain('| Rollback | at 2026-01-14T10:20:00.000Z, not verified: no verification configured (rollback.verify); traffic at 0% since 2026-01-14T10:20:02.300Z |');
+    expect(md).toContain('| Verified | not verified: no verification configured (rollback.verify) |');
+    expect(md).toContain("| Traffic at 0% | since 2026-01-14T10:20:02.300Z (the rollout's last flag write) |");
+  });
+
+  test('a verified or unverified rollback says against which checks and within what bound', () => {
+    const verified = renderEvidenceMarkdown(report({ plan: withVerify, result: { ...result, rollbackVerified: true } }));
+    expect(verified).toContain('| Rollback | at 2026-01-14T10:20:00.000Z, verified (errors-back: error_rate < 0.01 (1%), within 10m of the rollback); traffic at 0% since 2026-01-14T10:20:02.300Z |');
+    expect(verified).toContain('| Against | errors-back: error_rate < 0.01 (1%), within 10m of the rollback |');
+    const failed = renderEvidenceMarkdown(report({ plan: withVerify, result: { ...result, rollbackVerified: false } }));
+    expect(failed).toContain('| Rollback | at 2026-01-14T10:20:00.000Z, NOT verified (errors-back: error_rate < 0.01 (1%), within 10m of the rollback)');
+    const stillUp = renderEvidenceMarkdown(report({ flagWrites: [{ at: at(1), flags: ['checkout-v2'], percent: 10, enabled: true }] }));
+    expect(stillUp).toContain("| Traffic at 0% | not reached: the rollout's last flag write did not set 0% |");
   });
 });

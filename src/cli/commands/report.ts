@@ -16,6 +16,7 @@ import { describeRollout, requireWorker, rolloutResult, rolloutStatus, withAnswe
 import { buildEvidenceReport, renderEvidenceJson, type EvidenceInput, type EvidenceReport } from '../../report/evidence-report';
 import { renderEvidenceHtml } from '../../report/evidence-html';
 import { renderEvidenceMarkdown } from '../../report/evidence-markdown';
+import { readHistoryFacts } from '../../report/report-inputs';
 import { resultQuery } from '../../workflows/messages';
 import { addConnectionOptions } from '../connection-options';
 import { type CliContext, ExitCode } from '../context';
@@ -31,7 +32,11 @@ interface ReportOptions {
   format: 'md' | 'json' | 'html';
   out?: string;
   json?: boolean;
+  uiUrl?: string;
 }
+
+/** The Temporal UI `npm start` serves (its dev server's default), unless TEMPORAL_UI_URL or --ui-url says otherwise. */
+const DEFAULT_UI_URL = 'http://localhost:8233';
 
 /** Adds `report` to the program. */
 export function registerReportCommand(program: Command, cli: CliContext): void {
@@ -41,7 +46,8 @@ export function registerReportCommand(program: Command, cli: CliContext): void {
     .argument('<id>', 'rollout id (workflow id)')
     .addOption(new Option('--format <format>', 'md, json or html').choices(['md', 'json', 'html']).default('md'))
     .option('--out <file>', 'write the report to this file (directories are created) instead of printing it')
-    .option('--json', 'print the report as JSON (as --format json); with --out, print {rolloutId, out, format, entries, running}');
+    .option('--json', 'print the report as JSON (as --format json); with --out, print {rolloutId, out, format, entries, running}')
+    .option('--ui-url <url>', 'the Temporal UI the history link points to (default: TEMPORAL_UI_URL, else http://localhost:8233)');
   addConnectionOptions(command, cli).action(async (rolloutId: string, options: ReportOptions) => {
     const formatGiven = command.getOptionValueSource('format') === 'cli';
     if (options.json && !options.out && formatGiven && options.format !== 'json') {
@@ -71,7 +77,20 @@ export function registerReportCommand(program: Command, cli: CliContext): void {
       } else {
         read = { result: await cli.withServerDeadline(client, () => rolloutResult(handle)) };
       }
-      const report = buildEvidenceReport({ rolloutId, running, ...read, memo: execution.description.memo, generatedAt: cli.now() });
+      // The start (who, which plan) and the flag writes are in the history: the server answers, no worker is needed.
+      const firstRunId = execution.description.raw.workflowExecutionInfo?.firstRunId || undefined;
+      const facts = await cli.withServerDeadline(client, () => readHistoryFacts(client, rolloutId, firstRunId));
+      const report = buildEvidenceReport({
+        rolloutId,
+        running,
+        ...read,
+        memo: execution.description.memo,
+        generatedAt: cli.now(),
+        execution: { runId: execution.runId, firstRunId: facts.firstRunId, namespace: client.options.namespace, uiUrl: options.uiUrl ?? cli.env.TEMPORAL_UI_URL ?? DEFAULT_UI_URL },
+        ...(facts.plan ? { plan: facts.plan } : {}),
+        ...(facts.startedBy ? { startedBy: facts.startedBy } : {}),
+        flagWrites: facts.flagWrites,
+      });
       const text = RENDERERS[format]!(report);
       if (!options.out) {
         cli.io.stdout.write(text);
