@@ -342,7 +342,11 @@ describe('a rollout driven through the CLI from start to evidence', () => {
       expect(md).toContain(`\n## ${section}\n`);
     }
     expect(md).toContain('| Final state | completed |');
-    expect(md).toMatch(/\| \d{4}-\d\d-\d\dT[\d:.]+Z \| canary-50 \| 50% \| advance \| advanced to canary-50 at 50% \(from 10%\): .* \| error_rate=0\.001 \|/);
+    // The values beside the thresholds they were judged against, and who approved the step.
+    expect(md).toMatch(/\| \d{4}-\d\d-\d\dT[\d:.]+Z \| canary-50 \| 50% \| advance \| advanced to canary-50 at 50% \(from 10%\): .* \| error_rate = 0\.001 \(gate errors-ok: < 0\.01 ratio\) \| rm@example\.com \(release-manager\) \|/);
+    expect(md).toMatch(new RegExp(`\\| History \\| http://localhost:8233/namespaces/default/workflows/${id}/[0-9a-f-]{36}/history \\|`));
+    expect(md).toMatch(/\| Plan hash \| sha256:[0-9a-f]{64} \|/);
+    expect(md).toMatch(/\| Started by \| \S+ \|/);
     expect(md).toMatch(/\| approved \| release-manager \| rm@example\.com \| phase canary-50 \| unsigned \| dashboards \\<b>clean\\<\/b> & quiet \|/);
     expect(md).toMatch(/\| approved \| cfo \| cfo@example\.com \| phase full \| verified \| budget ok \|/);
     // Every refusal is in the evidence: the outsider's approval was refused by the update validator and is not;
@@ -365,7 +369,7 @@ describe('a rollout driven through the CLI from start to evidence', () => {
     const report = JSON.parse(readFileSync(out, 'utf8')) as EvidenceReport;
     const result = await rolloutResult(getRollout(env.client, id));
     expect(report.summary).toMatchObject({ running: false, status: 'completed', outcome: 'completed', phase: 'full', percent: 100 });
-    expect(report.plan).toEqual({ id: 'cli-checkout', name: 'CLI checkout' });
+    expect(report.plan).toEqual({ id: 'cli-checkout', name: 'CLI checkout', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(report.timeline).toHaveLength(result.opsLog.length);
     expect(report.approvals.map((a) => [a.role, a.by, a.signatureVerified])).toEqual([
       ['release-manager', 'rm@example.com', false],
