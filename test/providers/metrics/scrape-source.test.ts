@@ -39,17 +39,27 @@ async function closedPortUrl(): Promise<string> {
 const CTX: MetricQueryContext = { at: 0, rolloutStartedAt: 0 };
 const T0 = Date.parse('2026-01-14T08:00:00Z');
 
-/** A source over `target` with a hand-driven clock. */
-function sourceOn(target: Target, options: { intervalMs?: number; maxScrapes?: number; retentionMs?: number } = {}) {
+/**
+ * A source over `target` with a hand-driven clock. The history is the test's own: no cold-start warm-up unless asked
+ * for (`warmUpMs`), and then its wait moves the hand clock and runs `duringWarmUp` (to change the body) instead of sleeping.
+ */
+function sourceOn(target: Target, options: { intervalMs?: number; maxScrapes?: number; retentionMs?: number; warmUpMs?: number; duringWarmUp?: () => void } = {}) {
   const clock = { now: T0 };
-  const source = new ScrapeMetricSource({ url: target.url, now: () => clock.now, ...options });
+  const waits: number[] = [];
+  const { duringWarmUp, ...settings } = options;
+  const sleep = async (ms: number) => {
+    waits.push(ms);
+    clock.now += ms;
+    duringWarmUp?.();
+  };
+  const source = new ScrapeMetricSource({ url: target.url, now: () => clock.now, warmUpMs: 0, sleep, ...settings });
   /** Serves `body`, moves the clock to `atSeconds` after T0 and queries. */
   const scrapeAt = async (atSeconds: number, body: string, query: string) => {
     target.body = body;
     clock.now = T0 + atSeconds * 1000;
     return source.query('m', query, CTX);
   };
-  return { source, clock, scrapeAt };
+  return { source, clock, scrapeAt, waits };
 }
 
 const targets: Target[] = [];
@@ -105,8 +115,8 @@ describe('ScrapeMetricSource gauges', () => {
 });
 
 describe('ScrapeMetricSource rates', () => {
-  it('answers no-data after the first scrape, when there is nothing to compare with', async () => {
-    const { scrapeAt } = sourceOn(await target());
+  it('answers no-data after the first scrape when told not to wait for a second one (warmUpMs: 0)', async () => {
+    const { scrapeAt } = sourceOn(await target(), { warmUpMs: 0 });
     await expect(scrapeAt(0, 'requests_total 100', 'rate(requests_total[1m])')).resolves.toEqual({ status: 'no-data', query: 'rate(requests_total[1m])' });
   });
 
@@ -406,6 +416,100 @@ describe('ScrapeMetricSource when /metrics stops exposing a series', () => {
   });
 });
 
+describe('ScrapeMetricSource on a cold start (a worker that just started or restarted)', () => {
+  const errorRate = 'sum(rate(http_requests_total{code=~"5.."}[10s])) / sum(rate(http_requests_total[10s]))';
+  const requests = (ok: number, failed: number) => `http_requests_total{code="200"} ${ok}\nhttp_requests_total{code="500"} ${failed}`;
+
+  it('answers a rate on its first query, from a second scrape taken after the warm-up wait', async () => {
+    const t = await target();
+    const { scrapeAt, waits } = sourceOn(t, { warmUpMs: 1_000, duringWarmUp: () => (t.body = 'requests_total 150') });
+    await expect(scrapeAt(0, 'requests_total 100', 'rate(requests_total[10s])')).resolves.toEqual({ status: 'ok', value: 50, query: 'rate(requests_total[10s])' });
+    expect(waits).toEqual([1_000]);
+    expect(t.fetches).toBe(2);
+  });
+
+  it('waits the interval by default, bypassing the reuse of a scrape younger than it', async () => {
+    const t = await target();
+    const { source, clock, waits } = sourceOn(t, { intervalMs: 2_000, warmUpMs: undefined, duringWarmUp: () => (t.body = requests(1040, 10)) });
+    t.body = requests(1000, 0);
+    await expect(source.query('m', errorRate, CTX)).resolves.toEqual({ status: 'ok', value: 0.2, query: errorRate });
+    expect(waits).toEqual([2_000]);
+    expect(t.fetches).toBe(2);
+    // Warm now: the next query inside the window answers at once, over all three scrapes (10 errors of 80 requests).
+    clock.now += 2_000;
+    t.body = requests(1070, 10);
+    await expect(source.query('m', errorRate, CTX)).resolves.toEqual({ status: 'ok', value: 0.125, query: errorRate });
+    expect(waits).toEqual([2_000]);
+  });
+
+  it('waits at most half the range, so both scrapes fall inside the window, and never more than 5 s', async () => {
+    const t = await target('requests_total 1');
+    const { source, waits } = sourceOn(t, { warmUpMs: 5_000 });
+    await source.query('m', 'increase(requests_total[2s])', CTX);
+    expect(waits).toEqual([1_000]);
+    const slow = sourceOn(t, { intervalMs: 60_000, warmUpMs: undefined });
+    await slow.source.query('m', 'rate(requests_total[5m])', CTX);
+    expect(slow.waits).toEqual([5_000]);
+  });
+
+  it('waits 1 s by default without an interval, and shares one warm-up among concurrent queries', async () => {
+    const t = await target(requests(1000, 0));
+    const { source, waits } = sourceOn(t, { warmUpMs: undefined, duringWarmUp: () => (t.body = requests(1010, 0)) });
+    const readings = await Promise.all([source.query('a', errorRate, CTX), source.query('b', 'sum(rate(http_requests_total[10s]))', CTX), source.query('c', 'http_requests_total', CTX)]);
+    // The gauge needs no second scrape: it answers from the first without waiting.
+    expect(readings.map((r) => r.status === 'ok' && r.value)).toEqual([0, 10, 1000]);
+    expect(waits).toEqual([1_000]);
+    expect(t.fetches).toBe(2);
+  });
+
+  it('does not wait for gauges, nor for a rate whose window already holds a previous scrape', async () => {
+    const t = await target('requests_total 1');
+    const { scrapeAt, waits } = sourceOn(t, { warmUpMs: 1_000 });
+    await scrapeAt(0, 'requests_total 1', 'requests_total');
+    expect(waits).toEqual([]);
+    await expect(scrapeAt(5, 'requests_total 11', 'rate(requests_total[10s])')).resolves.toEqual({ status: 'ok', value: 2, query: 'rate(requests_total[10s])' });
+    expect(waits).toEqual([]);
+  });
+
+  it('waits again when the previous scrape lies outside the window (the rate would have one point)', async () => {
+    const t = await target();
+    const { scrapeAt, waits } = sourceOn(t, { warmUpMs: 1_000, duringWarmUp: () => (t.body = 'requests_total 30') });
+    await scrapeAt(0, 'requests_total 1', 'requests_total');
+    await expect(scrapeAt(60, 'requests_total 10', 'increase(requests_total[10s])')).resolves.toEqual({ status: 'ok', value: 20, query: 'increase(requests_total[10s])' });
+    expect(waits).toEqual([1_000]);
+  });
+
+  it('still answers no-data when the series is absent from the second scrape: never from the first alone', async () => {
+    const t = await target();
+    const { scrapeAt } = sourceOn(t, { warmUpMs: 1_000, duringWarmUp: () => (t.body = 'other_total 5') });
+    await expect(scrapeAt(0, requests(1000, 10), errorRate)).resolves.toEqual({ status: 'no-data', query: errorRate });
+  });
+
+  it('answers the error of a failed second fetch, not a value from the first scrape', async () => {
+    const t = await target();
+    const { scrapeAt, source } = sourceOn(t, { warmUpMs: 1_000, duringWarmUp: () => (t.status = 503) });
+    await expect(scrapeAt(0, requests(1000, 10), errorRate)).resolves.toEqual({ status: 'error', detail: expect.stringContaining('answered HTTP 503'), query: errorRate });
+    expect(source.scrapeCount).toBe(1);
+  });
+
+  it('waits for real with the default sleep, and the rate comes from two real scrapes', async () => {
+    let requestsSoFar = 0;
+    const t = await target();
+    t.server.removeAllListeners('request');
+    t.server.on('request', (_req, res) => {
+      requestsSoFar += 100;
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      res.end(`requests_total ${requestsSoFar}\n`);
+    });
+    const source = new ScrapeMetricSource({ url: t.url, intervalMs: 200 });
+    const started = Date.now();
+    const reading = await source.query('m', 'rate(requests_total[10s])', CTX);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    expect(reading).toEqual({ status: 'ok', value: expect.any(Number), query: 'rate(requests_total[10s])' });
+    expect(reading.status === 'ok' && reading.value).toBeGreaterThan(0);
+  });
+});
+
 describe('parseScrapeQuery', () => {
   it.each([
     ['rate(requests_total)', 'takes a range selector'],
@@ -441,11 +545,13 @@ describe('createMetricSource', () => {
     expect(reading).toEqual({ status: 'ok', value: 60, query: 'increase(requests_total[1h])' });
   });
 
-  it('gives another url or another name its own instance', () => {
+  it('gives another url or another interval its own instance, and shares one between names that read the same url', () => {
     const env = {};
     const a = createMetricSource('svc', { type: 'scrape', url: 'http://127.0.0.1:1/metrics' }, env);
     expect(createMetricSource('svc', { type: 'scrape', url: 'http://127.0.0.1:2/metrics' }, env)).not.toBe(a);
-    expect(createMetricSource('other', { type: 'scrape', url: 'http://127.0.0.1:1/metrics' }, env)).not.toBe(a);
+    expect(createMetricSource('svc', { type: 'scrape', url: 'http://127.0.0.1:1/metrics', interval: '5s' }, env)).not.toBe(a);
+    expect(createMetricSource('other', { type: 'scrape', url: 'http://127.0.0.1:1/metrics' }, env)).toBe(a);
+    expect(createMetricSource('svc', { url: 'http://127.0.0.1:1/metrics', type: 'scrape' }, env)).toBe(a);
   });
 
   it('builds a Prometheus source for prometheus and leaves scenario sources to the worker', () => {
