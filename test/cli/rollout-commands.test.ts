@@ -524,7 +524,9 @@ describe('operator commands', () => {
     await until(id, (v) => v.phaseIndex === 0);
     let screen = '';
     const watching = main(['watch', id, '--interval', '100ms'], { stdout: { write: (text: string) => (screen += text), isTTY: true }, stderr: { write: () => undefined } }, { env: cliEnv });
-    await eventually(() => (screen.match(/\x1b\[\d+F\x1b\[J/g) ?? []).length >= 3);
+    // Each redraw starts with "cursor up N lines, clear to the end" (ESC [ N F ESC [ J).
+    const redraws = () => screen.split('\x1b[').filter((part) => /^\d+F$/.test(part)).length;
+    await eventually(() => redraws() >= 3);
     expect((await canary('kill', id, '--by', 'sre@example.com', '--role', 'sre', '--reason', 'done watching')).code).toBe(0);
     expect(await watching).toBe(1);
     // Each redraw moves up over exactly the frame it drew before (its lines and the blank line above it).
