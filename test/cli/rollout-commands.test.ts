@@ -500,6 +500,8 @@ describe('operator commands', () => {
     const id = 'cli-terminate';
     expect((await canary('start', opsPlanFile(id), '--id', id, '--task-queue', TASK_QUEUE)).code).toBe(0);
     await until(id, (v) => v.phaseIndex === 0);
+    // Terminated once the search attributes say canary-10 (visibility is indexed a moment after the workflow task).
+    await listUntil([], (stdout) => new RegExp(`^${id} +running +running +canary-10`, 'm').test(stdout));
     await env.client.workflow.getHandle(id).terminate('operator ran temporal workflow terminate');
     const run = await listUntil([], (stdout) => new RegExp(`^${id} .*terminated`, 'm').test(stdout));
     expect(lines(run.stdout).find((line) => line.startsWith(`${id} `))).toMatch(new RegExp(`^${id} +running +terminated +canary-10 +10% +cli-ops +\\d{4}-`));
