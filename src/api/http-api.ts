@@ -44,6 +44,12 @@ import {
   rolloutRecord,
   RolloutRefused,
   rolloutStatus,
+  describeRollout,
+  endedOutcome,
+  NoWorkerPolling,
+  requireWorker,
+  RolloutDidNotAnswer,
+  withAnswerDeadline,
   startRollout,
 } from '../client';
 import type { OperatorCommand } from '../domain/types';
@@ -186,7 +192,36 @@ export function createHttpApi(options: HttpApiOptions): Hono<Env> {
     return c.json({ rollouts });
   });
 
-  app.get('/rollouts/:id', async (c) => c.json(await rolloutStatus(getRollout(client, c.req.param('id')))));
+  /**
+   * The rollout behind `id`, checked before anything would wait on its worker: a finished rollout answers 409 with how
+   * and when it ended (for messages), and one whose task queue no worker polls answers 503 at once, naming the queue.
+   */
+  const answering = async (id: string, forMessage: boolean) => {
+    const handle = getRollout(client, id);
+    const execution = await describeRollout(handle);
+    if (forMessage && execution.executionStatus !== 'RUNNING') {
+      const { outcome } = await endedOutcome(handle, execution);
+      throw new Problem(409, 'finished', `${id} is finished (${outcome}${execution.closeTime ? ` at ${execution.closeTime.toISOString()}` : ''}); nothing more can be sent to it`);
+    }
+    try {
+      await requireWorker(client, execution.taskQueue);
+    } catch (err) {
+      if (!(err instanceof NoWorkerPolling)) throw err;
+      throw new Problem(503, 'no-worker', `${err.message} on namespace ${client.options.namespace}: nothing answers for ${id} — start one with \`canary worker --task-queue ${execution.taskQueue}\``);
+    }
+    // A worker that stopped a moment ago still looks alive: the call itself is bounded too.
+    const within = <T>(ms: number, fn: () => Promise<T>) =>
+      withAnswerDeadline(client, execution.taskQueue, ms, fn).catch((err: unknown) => {
+        if (err instanceof RolloutDidNotAnswer) throw new Problem(504, 'no-answer', `${err.message}; is a worker running for ${id}?`);
+        throw err;
+      });
+    return { handle, within };
+  };
+
+  app.get('/rollouts/:id', async (c) => {
+    const { handle, within } = await answering(c.req.param('id'), false);
+    return c.json(await within(10_000, () => rolloutStatus(handle)));
+  });
   app.get('/rollouts/:id/report', async (c) => c.json(await rolloutRecord(getRollout(client, c.req.param('id')))));
 
   // --- messages
@@ -206,7 +241,8 @@ export function createHttpApi(options: HttpApiOptions): Hono<Env> {
       const plan = wanted.kind === 'attest' || wanted.kind === 'operate' ? await readPlan(client, id) : undefined;
       const permission = authorize(caller, wanted, plan);
       if (!permission.ok) throw new Problem(403, 'forbidden', permission.detail);
-      return c.json(await send(id, body, caller.identity, permission.role));
+      const { within } = await answering(id, true);
+      return c.json(await within(30_000, () => send(id, body, caller.identity, permission.role)));
     });
 
   const decision = z.strictObject({

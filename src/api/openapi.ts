@@ -112,7 +112,7 @@ function waitSchemas(): OpenApiSchema[] {
 const problem = (description: string): Response => ({ description, content: { 'application/json': { schema: ref('Problem') } } });
 const json = (schema: OpenApiSchema) => ({ 'application/json': { schema } });
 const idParameter = { $ref: '#/components/parameters/RolloutId' };
-const errors = (...codes: Array<'400' | '401' | '403' | '404' | '409' | '422' | '429' | '503'>) =>
+const errors = (...codes: Array<'400' | '401' | '403' | '404' | '409' | '422' | '429' | '503' | '504'>) =>
   Object.fromEntries(codes.map((code) => [code, { $ref: `#/components/responses/${responseNames[code]}` }]));
 const responseNames = {
   '400': 'BadRequest',
@@ -123,6 +123,7 @@ const responseNames = {
   '422': 'InvalidPlan',
   '429': 'TooManyRequests',
   '503': 'Unavailable',
+  '504': 'NoAnswer',
 } as const;
 
 /** A POST on a rollout that sends one message and answers its {@link MessageOutcome}. */
@@ -136,7 +137,7 @@ function message(operationId: string, summary: string, body: OpenApiSchema, desc
     requestBody: { required: true, content: json(body) },
     responses: {
       '200': { description: 'Accepted: the ops-log lines it caused and the status after it.', content: json(ref('MessageOutcome')) },
-      ...errors('400', '401', '403', '404', '409', '429', '503'),
+      ...errors('400', '401', '403', '404', '409', '429', '503', '504'),
     },
   };
 }
@@ -227,7 +228,7 @@ export const openApiDocument: OpenApiDocument = {
         summary: 'Status: phase, percent, gates, what it waits for, the latest ops-log lines',
         tags: ['rollouts'],
         parameters: [idParameter],
-        responses: { '200': { description: 'The status.', content: json(ref('RolloutStatus')) }, ...errors('401', '404', '503') },
+        responses: { '200': { description: 'The status.', content: json(ref('RolloutStatus')) }, ...errors('401', '404', '503', '504') },
       },
     },
     '/rollouts/{id}/report': {
@@ -301,7 +302,8 @@ export const openApiDocument: OpenApiDocument = {
         ...problem('Too many changes by this caller; retry after the given seconds.'),
         headers: { 'Retry-After': { description: 'Seconds to wait.', schema: { type: 'integer' } } },
       },
-      Unavailable: problem('The Temporal server did not answer.'),
+      Unavailable: problem('The Temporal server did not answer, or no worker polls the rollout\'s task queue (`no-worker`, naming the queue).'),
+      NoAnswer: problem('A worker seemed to poll the rollout\'s task queue but did not answer in time (`no-answer`).'),
     },
     schemas: {
       Problem: {

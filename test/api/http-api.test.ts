@@ -3,7 +3,8 @@ import { exportJWK, generateKeyPair, type JWK, type KeyLike, SignJWT } from 'jos
 import { parse as parseYaml } from 'yaml';
 import { createHttpApi } from '../../src/api/http-api';
 import { startHttpApi, type RunningHttpApi } from '../../src/api/serve';
-import { getRollout, rolloutResult } from '../../src/client';
+import { getRollout, rolloutResult, startRollout } from '../../src/client';
+import { parsePlanText } from '../../src/plan/load';
 import type { RolloutResult } from '../../src/domain/types';
 import { signDecision } from '../../src/providers/identity/approval-signature';
 import type { MessageOutcome, RolloutStatusView } from '../../src/workflows/messages';
@@ -293,5 +294,23 @@ describe('the HTTP API on a dev server with the rollout worker', () => {
     expect(doc.status).toBe(200);
     expect(doc.json.openapi).toBe('3.0.3');
     expect(Object.keys(doc.json.paths as object)).toContain('/rollouts/{id}/approve');
+  });
+
+  it('answers at once when no worker polls the rollout\'s task queue, and says when a rollout is finished', async () => {
+    const flag = 'api-noworker';
+    const loaded = parsePlanText(planText(flag), 'noworker.yaml');
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues));
+    const handle = await startRollout(env.client, loaded.plan, { workflowId: `rollout:${flag}:api`, taskQueue: 'nobody-polls-this' });
+
+    const status = await call('GET', rolloutPath(flag), { bearer: await sre() });
+    expect(status.status).toBe(503);
+    expect(status.json).toEqual({ error: 'no-worker', detail: expect.stringMatching(/^no worker is polling task queue nobody-polls-this on namespace default: .*canary worker --task-queue nobody-polls-this/) });
+    const paused = await call('POST', `${rolloutPath(flag)}/pause`, { bearer: await sre(), body: { reason: 'look' } });
+    expect(paused.status).toBe(503);
+
+    await handle.terminate('test over');
+    const approved = await call('POST', `${rolloutPath(flag)}/approve`, { bearer: await rm(), body: { role: 'release-manager' } });
+    expect(approved.status).toBe(409);
+    expect(approved.json).toEqual({ error: 'finished', detail: expect.stringMatching(/^rollout:api-noworker:api is finished \(terminated at \d{4}-.*Z\); nothing more can be sent to it$/) });
   });
 });
