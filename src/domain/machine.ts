@@ -31,6 +31,8 @@ import type {
 
 const ms = (text: string | undefined): number | undefined => (text === undefined ? undefined : tryParseDuration(text));
 const MAX_PROCESSED_IDS = 2_000;
+/** Malformed messages logged one by one before only every this-many-th is (the rest are counted). */
+const MALFORMED_LOGGED = 100;
 /** Operator commands that move toward safety: `controls.safety` roles may give them besides `controls.operators`. */
 const SAFETY_COMMANDS: readonly OperatorCommand[] = ['pause', 'rollback', 'abort', 'kill'];
 const MAX_HISTORY = 500;
@@ -255,9 +257,15 @@ class Run {
     s.now = Math.max(s.now, event.at);
     if ((event.type === 'observation' || event.type === 'check-result') && s.readingsPending) s.readingsPending = s.readingsPending - 1 || undefined;
     switch (event.type) {
-      case 'message-refused':
-        this.log('refuse', `${event.message} refused: ${event.reason}`);
+      case 'message-refused': {
+        // A flood of junk must not grow the ops log (and the state carried through continue-as-new) without bound:
+        // the first 100 are logged one by one, then every 100th with the count.
+        const count = (s.malformedMessages = (s.malformedMessages ?? 0) + 1);
+        if (!s.trustV2 || count <= MALFORMED_LOGGED || count % MALFORMED_LOGGED === 0) {
+          this.log('refuse', `${event.message} refused: ${event.reason}${count > MALFORMED_LOGGED ? ` (${count} malformed messages so far; past ${MALFORMED_LOGGED}, every ${MALFORMED_LOGGED}th is logged)` : ''}`);
+        }
         return this.commands;
+      }
       case 'notification-failed':
         this.log('notification-failed', `notification ${event.event} to channel ${event.channel} failed: ${event.detail}`);
         return this.commands;

@@ -305,6 +305,8 @@ export interface RolloutState {
   rollback?: { reason: string; startedAt: Millis; verifyUntil?: Millis; verified?: boolean; outcome: Outcome };
   successCriteria?: Record<string, 'pass' | 'fail' | 'inconclusive'>;
   opsLog: OpsLogEntry[];
+  /** Malformed messages refused so far (past the first 100, only every 100th is logged). */
+  malformedMessages?: number;
   /** Message ids already processed (bounded), carried across continue-as-new. */
   processedIds: string[];
   /**

@@ -69,3 +69,17 @@ describe('operator commands need authority the plan grants', () => {
     expect(state.outcome).toBeUndefined();
   });
 });
+
+describe('a flood of malformed messages', () => {
+  it('is refused one by one up to 100, then counted, so the ops log stays bounded', () => {
+    const p = planWith('');
+    const state = initialState(0);
+    apply(p, state, { type: 'start', at: 0 });
+    const before = state.opsLog.length;
+    for (let i = 1; i <= 1_000; i++) apply(p, state, { type: 'message-refused', at: i, message: 'operator message', reason: 'malformed payload: by: expected string' });
+    const refused = state.opsLog.slice(before).filter((e) => e.action === 'refuse');
+    expect(refused).toHaveLength(109);
+    expect(refused.at(-1)?.reason).toBe('operator message refused: malformed payload: by: expected string (1000 malformed messages so far; past 100, every 100th is logged)');
+    expect(state.malformedMessages).toBe(1_000);
+  });
+});
