@@ -3,19 +3,12 @@ import { loadPlanFile, parsePlanText } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/schema';
 import { Scenario } from '../../src/simulate/scenario';
 import { simulate } from '../../src/simulate/simulator';
+import { testPlan } from '../helpers/test-plan';
 import { driveVirtually, MINUTE } from '../helpers/virtual-driver';
 
 function plan(when: string): Plan {
-  const text = `
-apiVersion: canary/v1
-id: anomaly
-name: Anomaly
-target: { flags: [checkout-v2], provider: flagd, environment: prod }
-providers:
-  flags: { flagd: { type: flagd-file, path: flags.json } }
-  metrics: { sim: { type: scenario } }
-metrics:
-  p95: { source: sim, query: p95, unit: ms }
+  return testPlan(
+    `
 analysis: { interval: 1m }
 triggers:
   - name: spike
@@ -24,10 +17,9 @@ triggers:
 phases:
   - { name: canary, percent: 10, minDuration: 2h }
   - { name: full, percent: 100, minDuration: 1h }
-`;
-  const loaded = parsePlanText(text, 'anomaly.yaml');
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues));
-  return loaded.plan;
+`,
+    { id: 'anomaly', metrics: { p95: 'ms' } },
+  );
 }
 
 describe('anomaly conditions', () => {

@@ -1,27 +1,18 @@
-import { parsePlanText } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/schema';
+import { testPlan } from '../helpers/test-plan';
 import { driveVirtually, MINUTE } from '../helpers/virtual-driver';
 
 function plan(controls: string, analysis = ''): Plan {
-  const text = `
-apiVersion: canary/v1
-id: breaker
-name: Breaker
-target: { flags: [checkout-v2], provider: flagd, environment: prod }
-providers:
-  flags: { flagd: { type: flagd-file, path: flags.json } }
-  metrics: { sim: { type: scenario } }
-metrics:
-  error_rate: { source: sim, query: error_rate, unit: ratio }
+  return testPlan(
+    `
 analysis: { interval: 30s${analysis} }
 controls: ${controls}
 phases:
   - { name: canary, percent: 10, minDuration: 1h }
   - { name: full, percent: 100, minDuration: 1h }
-`;
-  const loaded = parsePlanText(text, 'breaker.yaml');
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues));
-  return loaded.plan;
+`,
+    { id: 'breaker' },
+  );
 }
 
 const BREAKER = '{ circuitBreaker: { consecutiveErrors: 3, action: kill, when: { kind: threshold, metric: error_rate, op: ">", value: 0.01 } } }';

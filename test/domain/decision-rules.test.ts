@@ -4,27 +4,11 @@
  * also keeps its old behaviour for rollouts started before it (state.trustV2 unset), as their histories recorded.
  */
 import { apply, initialState } from '../../src/domain/machine';
-import { parsePlanText } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/schema';
+import { testPlan } from '../helpers/test-plan';
 import { driveVirtually, MINUTE } from '../helpers/virtual-driver';
 
-function plan(body: string): Plan {
-  const text = `
-apiVersion: canary/v1
-id: rules
-name: Rules
-target: { flags: [checkout-v2], provider: flagd, environment: prod }
-providers:
-  flags: { flagd: { type: flagd-file, path: flags.json } }
-  metrics: { sim: { type: scenario } }
-metrics:
-  error_rate: { source: sim, query: error_rate, unit: ratio }
-analysis: { interval: 1m }
-${body}`;
-  const loaded = parsePlanText(text, 'rules.yaml');
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues));
-  return loaded.plan;
-}
+const plan = (body: string): Plan => testPlan(`analysis: { interval: 1m }\n${body}`, { id: 'rules' });
 
 const advances = (written: Array<{ at: number; percent: number }>) => written.filter((w) => w.percent === 100).map((w) => w.at / MINUTE);
 

@@ -1,17 +1,10 @@
 import { isSettled } from '../../src/domain/machine';
-import { parsePlanText } from '../../src/plan/load';
+import { testPlan } from '../helpers/test-plan';
 import { driveVirtually, MINUTE } from '../helpers/virtual-driver';
 
-const PLAN = `
-apiVersion: canary/v1
-id: t
-name: Direct rollback
-target: { flags: [checkout-v2], provider: flagd, environment: prod }
-providers:
-  flags: { flagd: { type: flagd-file, path: flags.json } }
-  metrics: { sim: { type: scenario } }
-metrics:
-  error_rate: { source: sim, query: error_rate, unit: ratio }
+const plan = () =>
+  testPlan(
+    `
 analysis: { interval: 1m }
 triggers:
   - name: errors
@@ -22,13 +15,9 @@ phases:
   - { name: canary-30, percent: 30, minDuration: 10m }
   - { name: canary-60, percent: 60, minDuration: 10m }
   - { name: full, percent: 100, minDuration: 30m }
-`;
-
-function plan() {
-  const loaded = parsePlanText(PLAN, 'direct-rollback.yaml');
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues));
-  return loaded.plan;
-}
+`,
+    { id: 'direct-rollback' },
+  );
 
 describe('a rollback', () => {
   it('goes straight to the safe state in one write, not back through every phase it passed', async () => {

@@ -1,19 +1,10 @@
-import { parsePlanText } from '../../src/plan/load';
+import { testPlan } from '../helpers/test-plan';
 import { statusOf } from '../../src/domain/status';
 import { driveVirtually, MINUTE } from '../helpers/virtual-driver';
 
 describe('the status view', () => {
-  const loaded = parsePlanText(
+  const plan = testPlan(
     `
-apiVersion: canary/v1
-id: status
-name: Status
-target: { flags: [checkout-v2], provider: flagd, environment: prod }
-providers:
-  flags: { flagd: { type: flagd-file, path: flags.json } }
-  metrics: { sim: { type: scenario } }
-metrics:
-  error_rate: { source: sim, query: error_rate, unit: ratio }
 roles:
   cfo: { members: [cfo@example.com, deputy@example.com] }
 analysis: { interval: 1m }
@@ -25,10 +16,8 @@ phases:
   - { name: canary, percent: 10, minDuration: 10m }
   - { name: full, percent: 100, minDuration: 10m, approvals: [{ role: cfo }] }
 `,
-    'status.yaml',
+    { id: 'status' },
   );
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues));
-  const plan = loaded.plan;
 
   it('shows a trigger counting toward firing and who may approve what waits', async () => {
     // Errors from 12m: by 14m the hard stop has been true for 2 of its 5 minutes; the CFO's approval waits.
