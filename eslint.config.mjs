@@ -35,4 +35,25 @@ export default tseslint.config(
       ],
     },
   },
+  // The domain is the product's decisions: pure, deterministic, testable alone. It imports nothing outside
+  // src/domain (the plan loader, the workflow, providers and views import it, never the other way round).
+  ...[
+    { files: ['src/domain/*.ts'], outside: ['../*', '../**'] },
+    { files: ['src/domain/*/*.ts'], outside: ['../../*', '../../**'] },
+  ].map(({ files, outside }) => ({
+    files,
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [...outside, '@temporalio/*', 'node:*', 'fs', 'path', 'child_process', 'os', 'crypto', 'http', 'https'],
+              message: 'Domain code imports nothing outside src/domain: no plan loader, workflow, provider, Temporal or Node API.',
+            },
+          ],
+        },
+      ],
+    },
+  })),
 );

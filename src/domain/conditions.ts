@@ -3,7 +3,7 @@
  * samples) or error (the source is down). Pure; sustain semantics ("for 10m", N consecutive windows) are layered on
  * top by the machine (see sustain.ts).
  */
-import type { ConditionDef, Plan } from '../plan/schema';
+import type { ConditionDef, Plan } from './plan-schema';
 import { formatDuration, tryParseDuration } from './duration';
 import { meanAndStdDevSince } from './statistics';
 import type { MetricReading, Millis, RolloutState } from './types';

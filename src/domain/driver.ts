@@ -5,7 +5,7 @@
  * Timers (the `wake` command) stay with the caller: a durable timer in the workflow, a virtual clock in the simulator.
  */
 import { apply } from './machine';
-import type { Plan } from '../plan/schema';
+import type { Plan } from './plan-schema';
 import type { MetricReading, RolloutCommand, RolloutEvent, RolloutState } from './types';
 
 type Command<T extends RolloutCommand['type']> = Extract<RolloutCommand, { type: T }>;

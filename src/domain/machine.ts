@@ -7,7 +7,7 @@
  * success criteria → completed. Triggers can hold, pause, revert a phase, roll back or kill at any time; operators
  * can pause, resume, promote, force-promote, abort, roll back or kill.
  */
-import type { CheckDef, ConditionDef, PhaseDef, Plan, TaskDef, TriggerDef } from '../plan/schema';
+import type { CheckDef, ConditionDef, PhaseDef, Plan, TaskDef, TriggerDef } from './plan-schema';
 import { endOfDayReached, insideWindows, nextDailyAt, nextWindowOpening } from './calendar';
 import { checkKey, evaluateCondition, metricsOf, validApprovers, type EvalContext, type Verdict } from './conditions';
 import { formatDuration, tryParseDuration } from './duration';

@@ -3,7 +3,7 @@
  * demo and the evidence report: where it is, what it waits for (as data and in words), the hold, the current phase's
  * gates and the latest ops-log lines. Computed from the machine's state alone, so the workflow only answers with it.
  */
-import type { Plan } from '../plan/schema';
+import type { Plan } from './plan-schema';
 import { tryParseDuration } from './duration';
 import { gatesOf, triggersOf } from './machine';
 import { sustainProgress } from './sustain';

@@ -5,7 +5,7 @@
  * pass). For a trigger, inconclusive evidence neither confirms nor clears a breach: the streak is kept, not
  * extended. Either way, missing data never moves a decision towards "safe".
  */
-import type { ConditionDef } from '../plan/schema';
+import type { ConditionDef } from './plan-schema';
 import type { ConditionResult } from './conditions';
 import { formatDuration, tryParseDuration } from './duration';
 import type { ConditionTrack, Millis } from './types';
