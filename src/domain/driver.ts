@@ -5,7 +5,7 @@
  * Timers (the `wake` command) stay with the caller: a durable timer in the workflow, a virtual clock in the simulator.
  */
 import { apply } from './machine';
-import type { Plan } from './plan-schema';
+import type { CompiledPlan } from './compiled-plan';
 import type { MetricReading, RolloutCommand, RolloutEvent, RolloutState } from './types';
 
 type Command<T extends RolloutCommand['type']> = Extract<RolloutCommand, { type: T }>;
@@ -28,7 +28,7 @@ export interface Effects {
  * Applies `event` and everything it leads to. Feedback events are stamped with the time of the event that caused
  * them, so decisions do not depend on how long a side effect took.
  */
-export async function feed(plan: Plan, state: RolloutState, event: RolloutEvent, effects: Effects): Promise<void> {
+export async function feed(plan: CompiledPlan, state: RolloutState, event: RolloutEvent, effects: Effects): Promise<void> {
   const queue: RolloutEvent[] = [event];
   for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
     const at = Math.max(state.now, next.at);

@@ -3,9 +3,7 @@
  * demo and the evidence report: where it is, what it waits for (as data and in words), the hold, the current phase's
  * gates and the latest ops-log lines. Computed from the machine's state alone, so the workflow only answers with it.
  */
-import type { Plan } from './plan-schema';
-import { tryParseDuration } from './duration';
-import { gatesOf, triggersOf } from './machine';
+import { triggersAt, type CompiledPlan } from './compiled-plan';
 import { sustainProgress } from './sustain';
 import type { OpsLogEntry, Outcome, RolloutState, RolloutStatus } from './types';
 import { pendingApprovalRoles, type Wait } from './waits';
@@ -45,9 +43,10 @@ export interface RolloutStatusView {
  * The status view of `state`. A state carried over from a rollout started before waits were data has no `waits`
  * until the machine's next step: its words are shown as they were, with no waits.
  */
-export function statusOf(plan: Plan, state: RolloutState, rolloutId: string): RolloutStatusView {
-  const phase = plan.phases[state.phaseIndex];
-  const minMs = tryParseDuration(phase?.minDuration ?? '');
+export function statusOf(compiled: CompiledPlan, state: RolloutState, rolloutId: string): RolloutStatusView {
+  const plan = compiled.source;
+  const phase = compiled.phases[state.phaseIndex];
+  const minMs = phase?.minMs;
   return {
     rolloutId,
     planId: plan.id,
@@ -62,13 +61,13 @@ export function statusOf(plan: Plan, state: RolloutState, rolloutId: string): Ro
     waitingFor: state.waitingFor,
     hold: state.hold && { reason: state.hold.reason, since: state.hold.since, deadline: state.hold.deadline, decidedBy: state.hold.decidedBy },
     gates: phase
-      ? gatesOf(plan, phase).map(({ key, check }) => {
+      ? phase.gates.map(({ key, check }) => {
           const track = state.tracks[key];
           const progress = sustainProgress(track, check.when, state.now);
           return { name: check.name, satisfied: track?.satisfied ?? false, detail: track?.detail && progress ? `${track.detail}; ${progress}` : track?.detail };
         })
       : [],
-    triggers: triggersOf(plan, phase).map(({ key, trigger }) => {
+    triggers: triggersAt(compiled, state.phaseIndex).map(({ key, trigger }) => {
       const track = state.tracks[key];
       const fired = track?.latched === true;
       const onItsWay = track !== undefined && (track.trueSince !== undefined || track.windowsPassed > 0 || (track.failures ?? 0) > 0);

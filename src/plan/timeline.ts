@@ -6,7 +6,6 @@
  * Pure; imports only plan types and domain helpers. Takes a plan that passed validation.
  */
 import { tryParseDuration } from '../domain/duration';
-import { gatesOf, triggersOf } from '../domain/machine';
 import {
   approvalNeedsSignature,
   describeAction,
@@ -19,6 +18,7 @@ import {
   type DescribeContext,
 } from './describe';
 import type { CheckDef, PhaseDef, Plan, TokenDef, TriggerDef } from './schema';
+import { compilePlan } from './compile';
 
 /** A check, gate or criterion in words. */
 export interface DescribedCheck {
@@ -144,6 +144,7 @@ export interface PlanTimeline {
 
 /** Builds the timeline of a validated plan. */
 export function planTimeline(plan: Plan): PlanTimeline {
+  const compiled = compilePlan(plan);
   const context: DescribeContext = plan;
   const described = (check: CheckDef): DescribedCheck => ({
     name: check.name,
@@ -217,9 +218,9 @@ export function planTimeline(plan: Plan): PlanTimeline {
       until,
       entry: (p.entry ?? []).map(described),
       // The machine decides which gates and triggers apply; the timeline lists the same ones.
-      gates: gatesOf(plan, p).map(({ check }) => ({ ...described(check), shared: !(p.gates ?? []).includes(check) })),
+      gates: (compiled.phases[i]?.gates ?? []).map(({ check }) => ({ ...described(check), shared: !(p.gates ?? []).includes(check) })),
       approvals,
-      triggers: triggersOf(plan, p).map((t) => trigger(t.trigger, (p.triggers ?? []).includes(t.trigger) ? 'phase' : 'rollout')),
+      triggers: (compiled.phases[i]?.triggers ?? []).map((t) => trigger(t.trigger, (p.triggers ?? []).includes(t.trigger) ? 'phase' : 'rollout')),
       configChanges: (p.configChanges ?? []).map(
         (c) => `${c.key}: ${JSON.stringify(c.from)} → ${JSON.stringify(c.to)}${c.provider ? ` (in ${c.provider})` : ''}`,
       ),

@@ -8,6 +8,7 @@ import type { Plan } from '../plan/schema';
 import type { MetricReading, Outcome, RolloutEvent, RolloutResult, RolloutState } from '../domain/types';
 import { findPlanTask } from '../plan/tasks';
 import { readingAt, scenarioEvents, scenarioStart, type Scenario } from './scenario';
+import { compilePlan } from '../plan/compile';
 import { tryParseDuration } from '../domain/duration';
 
 export interface SimulationResult {
@@ -42,8 +43,9 @@ export async function simulate(plan: Plan, scenario: Scenario, options: { start?
   const config: SimulationResult['config'] = {};
   const notifications: SimulationResult['notifications'] = [];
   const effects = scenarioEffects(plan, scenario, state, flags, config, notifications);
+  const compiled = compilePlan(plan);
 
-  await feed(plan, state, { type: 'start', at: start }, effects);
+  await feed(compiled, state, { type: 'start', at: start }, effects);
   const events = scenarioEvents(scenario, start);
   const inputs: RolloutEvent[] = [];
   const responder = taskResponder(plan, scenario);
@@ -59,14 +61,14 @@ export async function simulate(plan: Plan, scenario: Scenario, options: { start?
     if (nextEvent && nextEvent.at < (wake ?? Infinity)) {
       events.shift();
       inputs.push(nextEvent);
-      await feed(plan, state, nextEvent, effects);
+      await feed(compiled, state, nextEvent, effects);
     } else {
       ticks++;
-      await feed(plan, state, { type: 'tick', at: t }, effects);
+      await feed(compiled, state, { type: 'tick', at: t }, effects);
     }
     for (const reply of responder(state)) insertByTime(events, reply);
   }
-  const result = resultOf(plan, state);
+  const result = resultOf(compiled, state);
   return {
     outcome: result.outcome,
     finalPercent: result.finalPercent,

@@ -27,6 +27,7 @@ import { initialState, isSettled, resultOf, updateRefusal } from '../domain/mach
 import { statusOf } from '../domain/status';
 import { describeWait } from '../domain/waits';
 import type { MessageEvent, OpsLogEntry, RolloutEvent, RolloutResult, RolloutState } from '../domain/types';
+import { compilePlan } from '../plan/compile';
 import type { Plan } from '../plan/schema';
 import { findPlanTask } from '../plan/tasks';
 import * as m from './messages';
@@ -90,6 +91,8 @@ interface Inbound {
 
 export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<RolloutResult> {
   const { plan } = input;
+  // Compiled on every run and on replay: pure, so the same plan gives the same decisions.
+  const compiled = compilePlan(plan);
   const info = workflowInfo();
   const state = input.state ?? initialState(Date.now());
   // Rollouts started before these rules replay without them: notifications awaited in line, rollbacks phase by phase,
@@ -220,7 +223,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   /** Feeds a message; an update waiting on it gets the ops-log lines it caused (signals have nobody waiting). */
   const handleMessage = async (event: RolloutEvent): Promise<void> => {
     const logStart = state.opsLog.length;
-    await feed(plan, state, event, effects);
+    await feed(compiled, state, event, effects);
     if ('id' in event && updateIds.has(event.id)) processed.set(event.id, state.opsLog.slice(logStart));
   };
 
@@ -279,7 +282,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
         // A signature is judged by the loop; everything else the machine can judge now. Validators do not run on
         // replay, so nothing here may draw on the run's counters: the update id is the message id.
         const { event, signature } = build({ ...parsed.input, id: parsed.input.id ?? currentUpdateInfo()?.id ?? 'update' });
-        const why = updateRefusal(plan, state, 'verified' in event ? { ...event, verified: Boolean(signature) } as MessageEvent : event);
+        const why = updateRefusal(compiled, state, 'verified' in event ? { ...event, verified: Boolean(signature) } as MessageEvent : event);
         if (why) throw new Error(why);
       },
     });
@@ -313,8 +316,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   onSignal(m.taskResultSignal, m.TaskResultInput, (i) => ({
     event: { type: 'task-result', at: Date.now(), task: i.task, scope: i.scope, ok: i.ok, by: i.by, detail: i.detail },
   }));
-  setHandler(m.statusQuery, () => statusOf(plan, state, info.workflowId), { description: m.messageDescriptions.status });
-  setHandler(m.resultQuery, () => resultOf(plan, state), { description: m.messageDescriptions.result });
+  setHandler(m.statusQuery, () => statusOf(compiled, state, info.workflowId), { description: m.messageDescriptions.status });
+  setHandler(m.resultQuery, () => resultOf(compiled, state), { description: m.messageDescriptions.result });
   setHandler(m.planQuery, () => plan, { description: m.messageDescriptions.plan });
 
   // --- the loop
@@ -343,9 +346,9 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const lock = trustV2 ? await acquireFlagLocks(lockRequest) : { granted: true as const };
     if (lock.granted) {
       flagLocked = trustV2;
-      await feed(plan, state, { type: 'start', at: Date.now() }, effects);
+      await feed(compiled, state, { type: 'start', at: Date.now() }, effects);
     } else {
-      await feed(plan, state, { type: 'flag-lock-refused', at: Date.now(), flag: lock.flag, holder: lock.holder }, effects);
+      await feed(compiled, state, { type: 'flag-lock-refused', at: Date.now(), flag: lock.flag, holder: lock.holder }, effects);
     }
     show();
   }
@@ -363,7 +366,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
         await handleMessage(await verify(inbox.shift() as Inbound));
       }
     } else {
-      await feed(plan, state, { type: 'tick', at: timerEventTime(state.wakeAt, Date.now()) }, effects);
+      await feed(compiled, state, { type: 'tick', at: timerEventTime(state.wakeAt, Date.now()) }, effects);
     }
     show();
     if (isSettled(state)) break;
@@ -381,7 +384,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   // Messages that arrived as the rollout finished are refused in the ops log, and their updates answered.
   while (inbox.length > 0) await handleMessage((inbox.shift() as Inbound).event);
   await condition(allHandlersFinished);
-  return resultOf(plan, state);
+  return resultOf(compiled, state);
 }
 
 function findCheckCondition(plan: Plan, key: string) {

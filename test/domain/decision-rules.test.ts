@@ -3,7 +3,7 @@
  * gate does not ignore its open window, and a hold's decider binds the ways out of it toward more traffic. Each rule
  * also keeps its old behaviour for rollouts started before it (state.trustV2 unset), as their histories recorded.
  */
-import { apply, initialState } from '../../src/domain/machine';
+import { apply, initialState } from '../helpers/machine';
 import type { Plan } from '../../src/plan/schema';
 import { testPlan } from '../helpers/test-plan';
 import { driveVirtually, MINUTE } from '../helpers/virtual-driver';

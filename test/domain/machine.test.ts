@@ -1,6 +1,6 @@
 import { parsePlanText } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/schema';
-import { apply, initialState, refusal, step } from '../../src/domain/machine';
+import { apply, initialState, refusal, step } from '../helpers/machine';
 import { Scenario, type ScenarioInput } from '../../src/simulate/scenario';
 import { simulate, type SimulationResult } from '../../src/simulate/simulator';
 

@@ -1,4 +1,4 @@
-import { apply, initialState } from '../../src/domain/machine';
+import { apply, initialState } from '../helpers/machine';
 import type { OperatorCommand, RolloutState } from '../../src/domain/types';
 import { parsePlanText } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/schema';

@@ -1,5 +1,5 @@
 import { testPlan } from '../helpers/test-plan';
-import { statusOf } from '../../src/domain/status';
+import { statusOf } from '../helpers/machine';
 import { driveVirtually, MINUTE } from '../helpers/virtual-driver';
 
 describe('the status view', () => {

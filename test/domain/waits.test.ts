@@ -4,8 +4,7 @@
  * state then holds); a second table pins the renderer to the sentences readers have always seen.
  */
 import { feed, type Effects } from '../../src/domain/driver';
-import { apply, initialState, isSettled } from '../../src/domain/machine';
-import { statusOf } from '../../src/domain/status';
+import { apply, compiled, initialState, isSettled, statusOf } from '../helpers/machine';
 import type { RolloutEvent, RolloutState } from '../../src/domain/types';
 import { describeWait, pendingApprovalRoles, pendingTokens, WAIT_KINDS, type Wait } from '../../src/domain/waits';
 import { parsePlanText } from '../../src/plan/load';
@@ -57,9 +56,9 @@ function rollout(p: Plan, world: World = {}) {
   };
   return {
     state,
-    send: (event: RolloutEvent) => feed(p, state, event, effects),
+    send: (event: RolloutEvent) => feed(compiled(p), state, event, effects),
     async until(at: number) {
-      while (!isSettled(state) && state.wakeAt !== undefined && state.wakeAt <= at) await feed(p, state, { type: 'tick', at: state.wakeAt }, effects);
+      while (!isSettled(state) && state.wakeAt !== undefined && state.wakeAt <= at) await feed(compiled(p), state, { type: 'tick', at: state.wakeAt }, effects);
     },
   };
 }

@@ -4,6 +4,7 @@
  * a flag write and has every provider online).
  */
 import { feed, type Effects } from '../../src/domain/driver';
+import { compiled } from './machine';
 import { initialState, isSettled } from '../../src/domain/machine';
 import type { RolloutCommand, RolloutState } from '../../src/domain/types';
 import type { Plan } from '../../src/plan/schema';
@@ -54,9 +55,9 @@ export async function driveVirtually(plan: Plan, world: VirtualWorld): Promise<V
     runCheck: async () => ({ ok: true }),
     notify: async () => undefined,
   };
-  await feed(plan, state, { type: 'start', at: 0 }, effects);
+  await feed(compiled(plan), state, { type: 'start', at: 0 }, effects);
   while (!isSettled(state) && state.wakeAt !== undefined && state.wakeAt <= world.horizon) {
-    await feed(plan, state, { type: 'tick', at: state.wakeAt }, effects);
+    await feed(compiled(plan), state, { type: 'tick', at: state.wakeAt }, effects);
   }
   return { state, written, log: state.opsLog.map((e) => `${formatOffset(e.at)} ${e.action}: ${e.reason}`) };
 }
