@@ -171,6 +171,55 @@ export interface OpsLogEntry {
   actor?: string;
   /** Metric values behind the decision. */
   metrics?: Record<string, number | string>;
+  /** On a `refuse` entry: why, as data (the reason names the message too). */
+  refusal?: Refusal;
+  /** On an `approve` or `reject` entry: the decision, as data. */
+  approval?: ApprovalDecision;
+}
+
+/** Why a message is refused, by kind, for callers that act on it: the message is for people. */
+export type RefusalCode =
+  | 'malformed'
+  | 'finished'
+  | 'flag-locked'
+  | 'unknown-role'
+  | 'not-a-member'
+  | 'not-granted'
+  | 'signature-required'
+  | 'nothing-waiting'
+  | 'too-early'
+  | 'unknown-phase'
+  | 'phase-past'
+  | 'no-such-approval'
+  | 'decided-by'
+  | 'unknown-token'
+  | 'token-consumed'
+  | 'wrong-role'
+  | 'conditions-unmet'
+  | 'unknown-check'
+  | 'unknown-value'
+  | 'unknown-budget'
+  | 'nothing-to-resume'
+  | 'already-paused'
+  | 'rolling-back'
+  | 'last-phase'
+  | 'reason-required';
+
+export interface Refusal {
+  code: RefusalCode;
+  /** In words, without the message it refuses: "cfo must carry a valid signature: …". */
+  message: string;
+}
+
+/** An approval or rejection as recorded: who, in which role, of what, and whether its signature verified. */
+export interface ApprovalDecision {
+  role: string;
+  by: string;
+  decision: 'approve' | 'reject';
+  /** `phase:<name>`, `hold`, `budget:<name>` or `check:<role>`. */
+  subject: string;
+  signatureVerified: boolean;
+  reason?: string;
 }
 
 export type Outcome = 'completed' | 'rolled_back' | 'held' | 'aborted' | 'killed';

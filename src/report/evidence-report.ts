@@ -20,9 +20,10 @@
 import { createHash } from 'node:crypto';
 import { metricsOf } from '../domain/conditions';
 import { formatDuration } from '../domain/duration';
+import { describeSubject } from '../domain/machine';
 import { describeCondition } from '../plan/describe';
 import type { ConditionDef, Plan } from '../plan/schema';
-import type { DecisionAction, OpsLogEntry, Outcome, RolloutResult } from '../domain/types';
+import type { DecisionAction, OpsLogEntry, Outcome, RefusalCode, RolloutResult } from '../domain/types';
 import { describeWait, type Wait } from '../domain/waits';
 import type { RolloutStatusView } from '../workflows/messages';
 
@@ -83,6 +84,8 @@ export interface RefusalEvidence {
   by?: string;
   /** "approve by cfo cfo@example.com refused: an approval by cfo must carry a valid signature". */
   message: string;
+  /** The kind of refusal ("signature-required", "not-granted", …), for filtering. */
+  code?: RefusalCode;
 }
 
 export interface EvidenceReport {
@@ -203,7 +206,7 @@ export function buildEvidenceReport(input: EvidenceInput): EvidenceReport {
   const planName = typeof input.memo?.planName === 'string' ? input.memo.planName : undefined;
   const planId = typeof input.memo?.planId === 'string' ? input.memo.planId : (status?.planId ?? 'unknown');
 
-  const approvals = timeline.flatMap((e) => approvalOf(e) ?? []);
+  const approvals = result.opsLog.flatMap((e) => approvalOf(e) ?? []);
   for (const e of timeline) {
     if (!ENTERS_PHASE.has(e.action)) continue;
     const by = approvals
@@ -255,7 +258,9 @@ export function buildEvidenceReport(input: EvidenceInput): EvidenceReport {
     timeline,
     phaseChanges: timeline.filter((e) => PHASE_CHANGES.has(e.action)),
     approvals,
-    refused: timeline.filter((e) => e.action === 'refuse').map((e) => ({ at: e.at, phase: e.phase, ...(e.actor ? { by: e.actor } : {}), message: e.rationale })),
+    refused: result.opsLog
+      .filter((e) => e.action === 'refuse')
+      .map((e) => ({ at: iso(e.at), phase: e.phase, ...(e.actor ? { by: e.actor } : {}), message: e.reason, ...(e.refusal ? { code: e.refusal.code } : {}) })),
     snapshots: timeline.filter((e) => e.metrics !== undefined && Object.keys(e.metrics).length > 0),
     thresholds: plan ? metricThresholds(plan) : [],
     incidents: timeline.filter((e) => INCIDENTS.has(e.action)),
@@ -354,22 +359,18 @@ function toEntry(e: OpsLogEntry): EvidenceEntry {
   };
 }
 
-// The machine logs a decision as "<role> <by> approved|rejected <subject>[ (signature verified)][: <reason>]".
-const DECISION = /^(\S+) (\S+) (approved|rejected) (.+?)( \(signature verified\))?(?:: (.*))?$/s;
-
-function approvalOf(e: EvidenceEntry): ApprovalEvidence | undefined {
-  if (e.action !== 'approve' && e.action !== 'reject') return undefined;
-  const match = DECISION.exec(e.rationale);
-  if (!match) return undefined;
-  const [, role, by, decision, subject, verified, reason] = match;
+/** An approval or rejection in the ops log, read from the decision the machine recorded with it (not its words). */
+function approvalOf(e: OpsLogEntry): ApprovalEvidence | undefined {
+  const decision = e.approval;
+  if (!decision || (e.action !== 'approve' && e.action !== 'reject')) return undefined;
   return {
-    at: e.at,
-    decision: decision as ApprovalEvidence['decision'],
-    role: role!,
-    by: by!,
-    subject: subject!,
-    ...(reason ? { reason } : {}),
-    signatureVerified: verified !== undefined,
+    at: iso(e.at),
+    decision: decision.decision === 'approve' ? 'approved' : 'rejected',
+    role: decision.role,
+    by: decision.by,
+    subject: describeSubject(decision.subject),
+    ...(decision.reason ? { reason: decision.reason } : {}),
+    signatureVerified: decision.signatureVerified,
   };
 }
 

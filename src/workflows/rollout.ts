@@ -26,7 +26,7 @@ import { feed, timerEventTime, type Effects } from '../domain/driver';
 import { initialState, isSettled, resultOf, updateRefusal } from '../domain/machine';
 import { statusOf } from '../domain/status';
 import { describeWait } from '../domain/waits';
-import type { MessageEvent, OpsLogEntry, RolloutEvent, RolloutResult, RolloutState } from '../domain/types';
+import type { MessageEvent, OpsLogEntry, Refusal, RolloutEvent, RolloutResult, RolloutState } from '../domain/types';
 import { compilePlan } from '../plan/compile';
 import type { Plan } from '../plan/schema';
 import { findPlanTask } from '../plan/tasks';
@@ -214,9 +214,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const log = processed.get(event.id) ?? [];
     processed.delete(event.id);
     // Refused only after it was queued: a signature that did not verify (the validator cannot run activities).
-    const refused = log.find((e) => e.action === 'refuse');
-    // The ops log names the message ("approve by cfo x refused: …"); the caller knows which message it sent.
-    if (refused) throw ApplicationFailure.nonRetryable(refused.reason.replace(/^.*? refused: /, ''), 'MessageRefused');
+    const refused = log.find((e) => e.action === 'refuse')?.refusal;
+    if (refused) throw refusedFailure(refused);
     return { accepted: true, status: state.status, log };
   };
 
@@ -271,7 +270,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       const parsed = parse(schema, update.name, raw);
       if (!parsed.ok) {
         inbox.push({ event: parsed.refused });
-        throw ApplicationFailure.nonRetryable(parsed.refused.reason, 'MessageRefused');
+        throw refusedFailure({ code: 'malformed', message: parsed.refused.reason });
       }
       return enqueueAndWait(build(withUpdateId(parsed.input)));
     }, {
@@ -283,7 +282,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
         // replay, so nothing here may draw on the run's counters: the update id is the message id.
         const { event, signature } = build({ ...parsed.input, id: parsed.input.id ?? currentUpdateInfo()?.id ?? 'update' });
         const why = updateRefusal(compiled, state, 'verified' in event ? { ...event, verified: Boolean(signature) } as MessageEvent : event);
-        if (why) throw new Error(why);
+        if (why) throw new Error(why.message);
       },
     });
   };
@@ -385,6 +384,11 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   while (inbox.length > 0) await handleMessage((inbox.shift() as Inbound).event);
   await condition(allHandlersFinished);
   return resultOf(compiled, state);
+}
+
+/** An update's refusal: the message for people, the refusal (with its code) as the failure's details. */
+function refusedFailure(refusal: Refusal): ApplicationFailure {
+  return ApplicationFailure.create({ message: refusal.message, type: 'MessageRefused', nonRetryable: true, details: [refusal] });
 }
 
 function findCheckCondition(plan: Plan, key: string) {

@@ -141,7 +141,7 @@ ${TWO_PHASES}`);
     expect(state.status).toBe('waiting');
     expect(state.waitingFor.join()).toContain('HOLD: EVIDENCE_BUNDLE: EVIDENCE_BUNDLE is 0 (needs 1)');
     const consume = { type: 'consume-token', at: 3, id: 't1', token: 'HITL-1', by: 'ceo@example.com', role: 'ceo' } as const;
-    expect(refusal(p, state, consume)).toBe('its conditions do not hold: EVIDENCE_BUNDLE: EVIDENCE_BUNDLE is 0 (needs 1) — HOLD');
+    expect(refusal(p, state, consume)).toEqual({ code: 'conditions-unmet', message: 'its conditions do not hold: EVIDENCE_BUNDLE: EVIDENCE_BUNDLE is 0 (needs 1) — HOLD' });
 
     apply(p, state, { type: 'report-value', at: 4, id: 'r3', name: 'EVIDENCE_BUNDLE', value: 1, by: 'ops' });
     const commands = apply(p, state, { ...consume, id: 't2', at: 5 });
@@ -219,7 +219,7 @@ phases:
     apply(p, state, { type: 'start', at: 0 });
     apply(p, state, { type: 'providers-checked', at: 0, offline: [] });
     const event = { type: 'operator', at: 10, id: 'f1', command: 'force-promote', by: 'sre@example.com', role: 'sre' } as const;
-    expect(refusal(p, state, event)).toBe('promote --force needs a reason');
+    expect(refusal(p, state, event)).toEqual({ code: 'reason-required', message: 'promote --force needs a reason' });
     apply(p, state, { ...event, id: 'f2', reason: 'hotfix for outage' });
     expect(state.percent).toBe(100);
     expect(state.opsLog.find((e) => e.action === 'force-promote')).toMatchObject({ actor: 'sre@example.com', reason: expect.stringContaining('hotfix for outage') });

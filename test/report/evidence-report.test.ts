@@ -20,8 +20,8 @@ const log: OpsLogEntry[] = [
   { at: at(0), phase: 'canary-10', percent: 10, action: 'enter-phase', reason: 'entered canary-10 at 10% (from 0%): preconditions hold', metrics: { error_rate: 0.002, p95_ms: 420 } },
   { at: at(15), phase: 'canary-10', percent: 10, action: 'snapshot', reason: 'metrics snapshot (every-15m)', metrics: { p95_ms: 431 } },
   { at: at(20), phase: 'canary-10', percent: 10, action: 'refuse', reason: 'approve by cfo mallory@example.com refused: mallory@example.com does not hold the role cfo', actor: 'mallory@example.com' },
-  { at: at(30), phase: 'canary-10', percent: 10, action: 'approve', reason: 'cfo cfo@example.com approved phase full (signature verified): numbers | fine: really', actor: 'cfo@example.com' },
-  { at: at(31), phase: 'canary-10', percent: 10, action: 'reject', reason: 'sre sre@example.com rejected the hold', actor: 'sre@example.com' },
+  { at: at(30), phase: 'canary-10', percent: 10, action: 'approve', reason: 'cfo cfo@example.com approved phase full (signature verified): numbers | fine: really', actor: 'cfo@example.com', approval: { role: 'cfo', by: 'cfo@example.com', decision: 'approve', subject: 'phase:full', signatureVerified: true, reason: 'numbers | fine: really' } },
+  { at: at(31), phase: 'canary-10', percent: 10, action: 'reject', reason: 'sre sre@example.com rejected the hold', actor: 'sre@example.com', approval: { role: 'sre', by: 'sre@example.com', decision: 'reject', subject: 'hold', signatureVerified: false } },
   { at: at(40), phase: 'canary-10', percent: 10, action: 'incident', reason: 'incident INC-7 (P1): checkout errors <script>alert(1)</script>' },
   { at: at(41), phase: 'canary-10', percent: 0, action: 'rollback', reason: 'ROLLBACK: P1 incident; flags to 0%', actor: 'sre@example.com', metrics: { error_rate: 0.061 } },
   { at: at(46), phase: 'canary-10', percent: 0, action: 'rollback-verified', reason: 'metrics back to baseline 5m after rollback (bound 10m)', metrics: { error_rate: 0.002 } },
@@ -69,6 +69,13 @@ describe('buildEvidenceReport', () => {
       rationale: 'entered canary-10 at 10% (from 0%): preconditions hold',
       metrics: { error_rate: 0.002, p95_ms: 420 },
     });
+  });
+
+  test('reads approvals from the decision recorded with them, not from their words', () => {
+    const reworded = log.map((e) => (e.approval ? { ...e, reason: 'a sentence no reader should parse' } : e));
+    const report = buildEvidenceReport({ rolloutId: 'rollout:checkout-v2:prod', running: false, result: { ...ended, opsLog: reworded }, memo: { planId: 'checkout-v2' }, generatedAt: at(60) });
+    expect(report.approvals).toEqual(endedReport().approvals);
+    expect(report.approvals).toHaveLength(2);
   });
 
   test('reads approvals and rejections with identity, subject, reason and whether the signature was verified', () => {
@@ -226,7 +233,7 @@ describe('the facts read from the history and the plan', () => {
   const advanced: OpsLogEntry[] = [
     { at: at(0), phase: 'before-start', percent: 0, action: 'start', reason: 'rollout of checkout-v2 in prod started: 3 phases, 10% → 25% → 100%' },
     { at: at(0), phase: 'canary-10', percent: 10, action: 'enter-phase', reason: 'entered canary-10 at 10% (from 0%): no conditions' },
-    { at: at(130), phase: 'canary-10', percent: 10, action: 'approve', reason: 'cfo cfo@example.com approved phase canary-25: budget fine', actor: 'cfo@example.com' },
+    { at: at(130), phase: 'canary-10', percent: 10, action: 'approve', reason: 'cfo cfo@example.com approved phase canary-25: budget fine', actor: 'cfo@example.com', approval: { role: 'cfo', by: 'cfo@example.com', decision: 'approve', subject: 'phase:canary-25', signatureVerified: false, reason: 'budget fine' } },
     {
       at: at(130),
       phase: 'canary-25',

@@ -5,7 +5,7 @@
 import { describeWait, tokenHolds, type Wait } from '../waits';
 import type { CompiledPhase, CompiledPlan } from '../compiled-plan';
 import type { Plan } from '../plan-schema';
-import type { DecisionAction, NotificationEvent, RolloutCommand, RolloutState, RolloutStatus } from '../types';
+import type { DecisionAction, NotificationEvent, OpsLogEntry, Refusal, RolloutCommand, RolloutState, RolloutStatus } from '../types';
 
 /** One application of the machine to one event: the compiled plan, the state it changes, the commands it emits. */
 export interface Run {
@@ -87,9 +87,10 @@ export function notify(run: Run, event: NotificationEvent, message: string, extr
   if (channels.size > 0) run.commands.push({ type: 'notify', event, channels: [...channels].sort(), message });
 }
 
-export function log(run: Run, action: DecisionAction, reason: string, actor?: string, withMetrics = false, metricNames?: string[]): void {
+/** Appends a line to the ops log (and emits it), with the metric values behind it when `withMetrics`. */
+export function log(run: Run, action: DecisionAction, reason: string, actor?: string, withMetrics = false, metricNames?: string[], data?: Pick<OpsLogEntry, 'refusal' | 'approval'>): void {
   const { state } = run;
-  const entry = {
+  const entry: OpsLogEntry = {
     at: state.now,
     phase: phaseName(run.plan, state.phaseIndex),
     percent: state.percent,
@@ -97,9 +98,15 @@ export function log(run: Run, action: DecisionAction, reason: string, actor?: st
     reason,
     ...(actor ? { actor } : {}),
     ...(withMetrics ? { metrics: snapshot(run, metricNames) } : {}),
+    ...data,
   };
   state.opsLog.push(entry);
   run.commands.push({ type: 'log', entry });
+}
+
+/** A refused message in the ops log: "<message> refused: <why>", with the refusal as data. */
+export function logRefusal(run: Run, what: string, refusal: Refusal, actor?: string): void {
+  log(run, 'refuse', `${what} refused: ${refusal.message}`, actor, false, undefined, { refusal });
 }
 
 export function snapshot(run: Run, names?: string[]): Record<string, number> {

@@ -13,8 +13,8 @@
  * scheduling.ts; context.ts holds what they share.
  */
 import type { CompiledPlan } from '../compiled-plan';
-import type { MessageEvent, Millis, RolloutCommand, RolloutEvent, RolloutResult, RolloutState } from '../types';
-import { type Run, isFinished, log, newRun, notify, phaseName } from './context';
+import type { MessageEvent, Millis, Refusal, RolloutCommand, RolloutEvent, RolloutResult, RolloutState } from '../types';
+import { type Run, isFinished, log, logRefusal, newRun, notify, phaseName } from './context';
 import { flagWriteFailed, flagWriteRetried, retryFlagWrites } from './flag-writes';
 import { actorOf, approval, describeEvent, incident, operator, refusalOf, taskResult } from './messages';
 import { observe, providersChecked, tick } from './observation';
@@ -24,7 +24,7 @@ import { schedule } from './scheduling';
 import { evaluateEventTriggers } from './triggers';
 
 export { isFinished, phaseName } from './context';
-export { grantedOperatorRoles } from './messages';
+export { describeSubject, grantedOperatorRoles } from './messages';
 export { straightToSafety } from './flag-writes';
 
 /** Message ids remembered to drop duplicates (a signal redelivered, an update retried). */
@@ -98,7 +98,7 @@ export function isSettled(state: RolloutState): boolean {
  * Why `event` would be refused, or undefined if it is acceptable. Update validators call this to reject with a
  * reason before anything is written to history; signals that fail it are logged as refused.
  */
-export function refusal(plan: CompiledPlan, state: RolloutState, event: MessageEvent): string | undefined {
+export function refusal(plan: CompiledPlan, state: RolloutState, event: MessageEvent): Refusal | undefined {
   return refusalOf(newRun(plan, state), event);
 }
 
@@ -108,7 +108,7 @@ export function refusal(plan: CompiledPlan, state: RolloutState, event: MessageE
  * (or found missing) afterwards, and the machine then records the refusal in the ops log, so an unsigned or forged
  * CFO approval leaves a trace.
  */
-export function updateRefusal(plan: CompiledPlan, state: RolloutState, event: MessageEvent): string | undefined {
+export function updateRefusal(plan: CompiledPlan, state: RolloutState, event: MessageEvent): Refusal | undefined {
   const why = refusal(plan, state, event);
   if (why && (event.type === 'approval' || event.type === 'consume-token') && !refusal(plan, state, { ...event, verified: true })) return undefined;
   return why;
@@ -146,7 +146,8 @@ function handle(run: Run, event: RolloutEvent): RolloutCommand[] {
       // the first 100 are logged one by one, then every 100th with the count.
       const count = (state.malformedMessages = (state.malformedMessages ?? 0) + 1);
       if (!state.trustV2 || count <= MALFORMED_LOGGED || count % MALFORMED_LOGGED === 0) {
-        log(run, 'refuse', `${event.message} refused: ${event.reason}${count > MALFORMED_LOGGED ? ` (${count} malformed messages so far; past ${MALFORMED_LOGGED}, every ${MALFORMED_LOGGED}th is logged)` : ''}`);
+        const counted = count > MALFORMED_LOGGED ? ` (${count} malformed messages so far; past ${MALFORMED_LOGGED}, every ${MALFORMED_LOGGED}th is logged)` : '';
+        logRefusal(run, event.message, { code: 'malformed', message: `${event.reason}${counted}` });
       }
       return run.commands;
     }
@@ -155,13 +156,13 @@ function handle(run: Run, event: RolloutEvent): RolloutCommand[] {
       return run.commands;
     case 'flag-lock-refused':
       if (!isFinished(state)) {
-        log(run, 'refuse', `rollout refused: flag ${event.flag} is driven by rollout ${event.holder}; one rollout per flag — wait for it to finish or stop it first`);
+        logRefusal(run, 'rollout', { code: 'flag-locked', message: `flag ${event.flag} is driven by rollout ${event.holder}; one rollout per flag — wait for it to finish or stop it first` });
         finish(run, 'aborted', `flag ${event.flag} is driven by rollout ${event.holder}`);
       }
       return run.commands;
   }
   if (isFinished(state)) {
-    if ('id' in event) log(run, 'refuse', `${describeEvent(event)} refused: the rollout already finished (${state.outcome})`, actorOf(event));
+    if ('id' in event) logRefusal(run, describeEvent(event), { code: 'finished', message: `the rollout already finished (${state.outcome})` }, actorOf(event));
     if (event.type === 'flag-write-failed') flagWriteFailed(run, event);
     if (event.type === 'flag-write-retried') flagWriteRetried(run, event);
     if (event.type === 'tick') retryFlagWrites(run);
@@ -171,7 +172,7 @@ function handle(run: Run, event: RolloutEvent): RolloutCommand[] {
   if ('id' in event) {
     const why = refusalOf(run, event);
     if (why) {
-      log(run, 'refuse', `${describeEvent(event)} refused: ${why}`, actorOf(event));
+      logRefusal(run, describeEvent(event), why, actorOf(event));
       return run.commands;
     }
   }

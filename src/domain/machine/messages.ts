@@ -4,106 +4,109 @@
  */
 import { describeUnmet } from '../waits';
 import type { Plan } from '../plan-schema';
-import type { MessageEvent, OperatorCommand, RolloutEvent } from '../types';
+import type { ApprovalDecision, MessageEvent, OperatorCommand, Refusal, RefusalCode, RolloutEvent } from '../types';
 import { type Run, phaseName, isFinished, log, notify, setStatus } from './context';
 import { continueRefreeze } from './after-full';
 import { unmetChecks } from './observation';
 import { enterNext, forcePromote } from './progression';
 import { kill, resume, startRollback } from './safety';
 
+const refuse = (code: RefusalCode, message: string): Refusal => ({ code, message });
+
 /** Operator commands that move toward safety: `controls.safety` roles may give them besides `controls.operators`. */
 const SAFETY_COMMANDS: readonly OperatorCommand[] = ['pause', 'rollback', 'abort', 'kill'];
 
-export function refusalOf(run: Run, event: MessageEvent): string | undefined {
+/** Why `event` is refused now, or undefined to accept it. */
+export function refusalOf(run: Run, event: MessageEvent): Refusal | undefined {
   const { plan, state } = run;
-  if (isFinished(state)) return `the rollout already finished (${state.outcome})`;
+  if (isFinished(state)) return refuse('finished', `the rollout already finished (${state.outcome})`);
   switch (event.type) {
     case 'approval': {
       const role = plan.roles[event.role];
-      if (!role) return `unknown role "${event.role}"; this plan's roles are ${Object.keys(plan.roles).join(', ') || 'none'}`;
-      if (!role.members.includes(event.by)) return `${event.by} does not hold the role ${event.role}`;
+      if (!role) return refuse('unknown-role', `unknown role "${event.role}"; this plan's roles are ${Object.keys(plan.roles).join(', ') || 'none'}`);
+      if (!role.members.includes(event.by)) return refuse('not-a-member', `${event.by} does not hold the role ${event.role}`);
       const subject = event.subject ?? pendingSubjectFor(run, event.role);
-      if (!subject) return `nothing from here on waits for an approval by ${event.role}`;
+      if (!subject) return refuse('nothing-waiting', `nothing from here on waits for an approval by ${event.role}`);
       if (subject.startsWith('phase:')) {
         const name = subject.slice('phase:'.length);
         const index = plan.phases.findIndex((p) => p.name === name);
-        if (index < 0) return `unknown phase "${name}"`;
-        if (index < run.state.phaseIndex) return `wrong phase: phase ${name} is already past (the rollout is in ${phaseName(plan, state.phaseIndex)})`;
+        if (index < 0) return refuse('unknown-phase', `unknown phase "${name}"`);
+        if (index < run.state.phaseIndex) return refuse('phase-past', `wrong phase: phase ${name} is already past (the rollout is in ${phaseName(plan, state.phaseIndex)})`);
         const requirement = plan.phases[index]?.approvals?.find((a) => a.role === event.role);
-        if (!requirement) return `phase ${name} needs no approval by ${event.role}`;
+        if (!requirement) return refuse('no-such-approval', `phase ${name} needs no approval by ${event.role}`);
         // Only what the rollout is waiting for can be approved: entering the next phase, or leaving this one.
         const waiting = (index === state.phaseIndex + 1 && requirement.at === 'enter') || (index === state.phaseIndex && requirement.at === 'exit');
         if (state.trustV2 && !waiting) {
-          if (index <= state.phaseIndex) return `nothing waits for this approval: phase ${name} was already entered${requirement.at === 'exit' ? '' : ' (its approval was needed to enter it)'}`;
-          return `nothing waits for this approval yet: phase ${name} comes after ${phaseName(plan, state.phaseIndex + 1)}; approve it once the rollout waits for it`;
+          if (index <= state.phaseIndex) return refuse('nothing-waiting', `nothing waits for this approval: phase ${name} was already entered${requirement.at === 'exit' ? '' : ' (its approval was needed to enter it)'}`);
+          return refuse('too-early', `nothing waits for this approval yet: phase ${name} comes after ${phaseName(plan, state.phaseIndex + 1)}; approve it once the rollout waits for it`);
         }
         if ((requirement.signatureRequired ?? role.signatureRequired) && !event.verified) {
-          return `an approval by ${event.role} must carry a valid signature${event.signatureProblem ? `: ${event.signatureProblem}` : ''}`;
+          return refuse('signature-required', `an approval by ${event.role} must carry a valid signature${event.signatureProblem ? `: ${event.signatureProblem}` : ''}`);
         }
       } else if (role.signatureRequired && !event.verified) {
-        return `an approval by ${event.role} must carry a valid signature${event.signatureProblem ? `: ${event.signatureProblem}` : ''}`;
+        return refuse('signature-required', `an approval by ${event.role} must carry a valid signature${event.signatureProblem ? `: ${event.signatureProblem}` : ''}`);
       }
       if (subject === 'hold' && (!state.hold || (state.hold.decidedBy && !state.hold.decidedBy.includes(event.role)))) {
-        return state.hold ? `the hold is decided by ${state.hold.decidedBy?.join(' or ')}, not ${event.role}` : 'nothing is on hold';
+        return state.hold ? refuse('decided-by', `the hold is decided by ${state.hold.decidedBy?.join(' or ')}, not ${event.role}`) : refuse('nothing-waiting', 'nothing is on hold');
       }
       return undefined;
     }
     case 'consume-token': {
       const token = plan.tokens.find((t) => t.id === event.token);
-      if (!token) return `unknown token "${event.token}"`;
-      if (state.tokensConsumed[token.id]) return `token ${token.id} was already consumed by ${state.tokensConsumed[token.id]?.by}`;
-      if (event.role !== token.role) return `token ${token.id} must be consumed by the ${token.role} role, not ${event.role}`;
-      if (!plan.roles[token.role]?.members.includes(event.by)) return `${event.by} does not hold the role ${token.role}`;
-      if (plan.roles[token.role]?.signatureRequired && !event.verified) return `consuming ${token.id} needs a valid ${token.role} signature${event.signatureProblem ? `: ${event.signatureProblem}` : ''}`;
+      if (!token) return refuse('unknown-token', `unknown token "${event.token}"`);
+      if (state.tokensConsumed[token.id]) return refuse('token-consumed', `token ${token.id} was already consumed by ${state.tokensConsumed[token.id]?.by}`);
+      if (event.role !== token.role) return refuse('wrong-role', `token ${token.id} must be consumed by the ${token.role} role, not ${event.role}`);
+      if (!plan.roles[token.role]?.members.includes(event.by)) return refuse('not-a-member', `${event.by} does not hold the role ${token.role}`);
+      if (plan.roles[token.role]?.signatureRequired && !event.verified) return refuse('signature-required', `consuming ${token.id} needs a valid ${token.role} signature${event.signatureProblem ? `: ${event.signatureProblem}` : ''}`);
       const unmet = unmetChecks(run, token.requires);
-      if (unmet.length > 0) return `its conditions do not hold: ${unmet.map(describeUnmet).join('; ')} — HOLD`;
+      if (unmet.length > 0) return refuse('conditions-unmet', `its conditions do not hold: ${unmet.map(describeUnmet).join('; ')} — HOLD`);
       return undefined;
     }
     case 'attestation': {
       const cond = run.compiled.allConditions.find((c) => c.kind === 'attestation' && c.check === event.check);
-      if (!cond || cond.kind !== 'attestation') return `no check "${event.check}" in this plan takes an attestation`;
-      if (cond.role && !plan.roles[cond.role]?.members.includes(event.by)) return `${event.check} must be attested by the ${cond.role} role`;
+      if (!cond || cond.kind !== 'attestation') return refuse('unknown-check', `no check "${event.check}" in this plan takes an attestation`);
+      if (cond.role && !plan.roles[cond.role]?.members.includes(event.by)) return refuse('wrong-role', `${event.check} must be attested by the ${cond.role} role`);
       return undefined;
     }
     case 'report-value': {
       const known = run.compiled.allConditions.some((c) => c.kind === 'value' && c.from === 'reported' && c.name === event.name);
-      return known ? undefined : `no condition in this plan reads a reported value "${event.name}"`;
+      return known ? undefined : refuse('unknown-value', `no condition in this plan reads a reported value "${event.name}"`);
     }
     case 'operator':
       return operatorRefusal(run, event);
     case 'spend':
-      return plan.budgets.some((b) => b.name === event.budget) ? undefined : `unknown budget "${event.budget}"`;
+      return plan.budgets.some((b) => b.name === event.budget) ? undefined : refuse('unknown-budget', `unknown budget "${event.budget}"`);
     default:
       return undefined;
   }
 }
 
-export function operatorRefusal(run: Run, event: Extract<RolloutEvent, { type: 'operator' }>): string | undefined {
+export function operatorRefusal(run: Run, event: Extract<RolloutEvent, { type: 'operator' }>): Refusal | undefined {
   const { plan, state } = run;
   const denied = operatorAuthority(run, event);
   if (denied) return denied;
   // A hold that names who decides binds every way out of it toward more traffic; the ways toward safety stay open.
   const decidedBy = state.hold?.decidedBy;
   if (state.trustV2 && decidedBy?.length && (event.command === 'resume' || event.command === 'promote' || event.command === 'force-promote') && !(event.role && decidedBy.includes(event.role))) {
-    return `the hold (${state.hold?.reason}) is decided by ${decidedBy.join(' or ')}; ${event.command} needs that role, or roll back`;
+    return refuse('decided-by', `the hold (${state.hold?.reason}) is decided by ${decidedBy.join(' or ')}; ${event.command} needs that role, or roll back`);
   }
   switch (event.command) {
     case 'resume':
-      return state.status === 'paused' || state.status === 'holding' ? undefined : `there is nothing to resume: the rollout is ${state.status}`;
+      return state.status === 'paused' || state.status === 'holding' ? undefined : refuse('nothing-to-resume', `there is nothing to resume: the rollout is ${state.status}`);
     case 'pause':
-      return state.status === 'paused' ? 'the rollout is already paused' : undefined;
+      return state.status === 'paused' ? refuse('already-paused', 'the rollout is already paused') : undefined;
     case 'promote':
-      if (state.status === 'rolling-back') return 'the rollout is rolling back';
-      return state.phaseIndex >= plan.phases.length - 1 ? 'the rollout is already in its last phase' : undefined;
+      if (state.status === 'rolling-back') return refuse('rolling-back', 'the rollout is rolling back');
+      return state.phaseIndex >= plan.phases.length - 1 ? refuse('last-phase', 'the rollout is already in its last phase') : undefined;
     case 'force-promote': {
-      if (!event.reason) return 'promote --force needs a reason';
-      if (state.status === 'rolling-back') return 'the rollout is rolling back';
-      return state.phaseIndex >= plan.phases.length - 1 ? 'the rollout is already at its last phase' : undefined;
+      if (!event.reason) return refuse('reason-required', 'promote --force needs a reason');
+      if (state.status === 'rolling-back') return refuse('rolling-back', 'the rollout is rolling back');
+      return state.phaseIndex >= plan.phases.length - 1 ? refuse('last-phase', 'the rollout is already at its last phase') : undefined;
     }
     case 'abort':
     case 'rollback':
-      if (!event.reason) return `${event.command} needs a reason`;
-      return state.status === 'rolling-back' ? 'the rollout is already rolling back' : undefined;
+      if (!event.reason) return refuse('reason-required', `${event.command} needs a reason`);
+      return state.status === 'rolling-back' ? refuse('rolling-back', 'the rollout is already rolling back') : undefined;
     case 'kill':
       return undefined;
   }
@@ -115,19 +118,19 @@ export function operatorRefusal(run: Run, event: Extract<RolloutEvent, { type: '
  * rollback, abort, kill — and `controls.forcePromote` alone for promote --force, which is off without it), and the
  * sender must hold the role it claims. A plan that grants no operator roles is steered by its owner only.
  */
-export function operatorAuthority(run: Run, event: Extract<RolloutEvent, { type: 'operator' }>): string | undefined {
+export function operatorAuthority(run: Run, event: Extract<RolloutEvent, { type: 'operator' }>): Refusal | undefined {
   const { plan } = run;
   const { controls } = plan;
   const command = event.command === 'force-promote' ? 'promote --force' : event.command;
-  if (event.command === 'force-promote' && !controls.forcePromote) return 'promote --force is off for this plan (controls.forcePromote grants it to roles)';
+  if (event.command === 'force-promote' && !controls.forcePromote) return refuse('not-granted', 'promote --force is off for this plan (controls.forcePromote grants it to roles)');
   const roles = grantedOperatorRoles(plan, event.command);
   if (roles.length === 0) {
     if (plan.owner && event.by === plan.owner) return undefined;
-    return `${command} needs the plan owner${plan.owner ? ` (${plan.owner})` : ''}: this plan grants no operator role for it (controls.operators${SAFETY_COMMANDS.includes(event.command) ? ' or controls.safety' : ''})`;
+    return refuse('not-granted', `${command} needs the plan owner${plan.owner ? ` (${plan.owner})` : ''}: this plan grants no operator role for it (controls.operators${SAFETY_COMMANDS.includes(event.command) ? ' or controls.safety' : ''})`);
   }
-  if (!event.role) return `${command} needs one of the roles ${roles.join(', ')}; the command named no role`;
-  if (!roles.includes(event.role)) return `${command} needs one of the roles ${roles.join(', ')}, not ${event.role}`;
-  if (!plan.roles[event.role]?.members.includes(event.by)) return `${event.by} does not hold the role ${event.role}`;
+  if (!event.role) return refuse('not-granted', `${command} needs one of the roles ${roles.join(', ')}; the command named no role`);
+  if (!roles.includes(event.role)) return refuse('not-granted', `${command} needs one of the roles ${roles.join(', ')}, not ${event.role}`);
+  if (!plan.roles[event.role]?.members.includes(event.by)) return refuse('not-a-member', `${event.by} does not hold the role ${event.role}`);
   return undefined;
 }
 
@@ -147,6 +150,7 @@ export function pendingSubjectFor(run: Run, role: string): string | undefined {
   return undefined;
 }
 
+/** An approval or rejection: recorded, logged with the decision as data; one on a hold decides it. */
 export function approval(run: Run, event: Extract<RolloutEvent, { type: 'approval' }>): void {
   const { state } = run;
   const subject = event.subject ?? pendingSubjectFor(run, event.role) ?? 'unknown';
@@ -160,9 +164,10 @@ export function approval(run: Run, event: Extract<RolloutEvent, { type: 'approva
     reason: event.reason,
     verified: event.verified ?? false,
   });
-  const what = subject === 'hold' ? 'the hold' : subject.replace(/^phase:/, 'phase ').replace(/^budget:/, 'budget ');
+  const what = describeSubject(subject);
   const signed = event.verified ? ' (signature verified)' : '';
-  log(run, event.decision === 'approve' ? 'approve' : 'reject', `${event.role} ${event.by} ${event.decision === 'approve' ? 'approved' : 'rejected'} ${what}${signed}${event.reason ? `: ${event.reason}` : ''}`, event.by);
+  const decision: ApprovalDecision = { role: event.role, by: event.by, decision: event.decision, subject, signatureVerified: event.verified ?? false, ...(event.reason ? { reason: event.reason } : {}) };
+  log(run, event.decision === 'approve' ? 'approve' : 'reject', `${event.role} ${event.by} ${event.decision === 'approve' ? 'approved' : 'rejected'} ${what}${signed}${event.reason ? `: ${event.reason}` : ''}`, event.by, false, undefined, { approval: decision });
   notify(run, 'approval-received', `${event.role} ${event.by} ${event.decision}d ${what}`);
   // A decision on the hold itself, or the co-sign a budget hold waits for.
   if (subject === 'hold' || (state.hold !== undefined && state.hold.cause === subject)) {
@@ -171,6 +176,7 @@ export function approval(run: Run, event: Extract<RolloutEvent, { type: 'approva
   }
 }
 
+/** An incident opened or updated (incident triggers read them). */
 export function incident(run: Run, event: Extract<RolloutEvent, { type: 'incident' }>): void {
   const { state } = run;
   const existing = state.incidents.find((i) => i.id === event.id);
@@ -179,6 +185,7 @@ export function incident(run: Run, event: Extract<RolloutEvent, { type: 'inciden
   log(run, 'incident', `incident ${event.severity}: ${event.title}${event.status === 'resolved' ? ' (resolved)' : ''}`);
 }
 
+/** An accepted operator command. */
 export function operator(run: Run, event: Extract<RolloutEvent, { type: 'operator' }>): void {
   const { state } = run;
   const who = `${event.by}${event.role ? ` (${event.role})` : ''}`;
@@ -257,4 +264,9 @@ export function grantedOperatorRoles(plan: Plan, command: OperatorCommand): stri
   const { controls } = plan;
   if (command === 'force-promote') return controls.forcePromote?.roles ?? [];
   return [...(controls.operators ?? []), ...(SAFETY_COMMANDS.includes(command) ? (controls.safety ?? []) : [])];
+}
+
+/** An approval's subject in words: `phase:full` → "phase full", `hold` → "the hold", `budget:b` → "budget b". */
+export function describeSubject(subject: string): string {
+  return subject === 'hold' ? 'the hold' : subject.replace(/^phase:/, 'phase ').replace(/^budget:/, 'budget ');
 }
