@@ -127,7 +127,14 @@ export const ChannelConfig = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('slack'), webhookUrlEnv: EnvVarName, channel: z.string().optional() }),
   z.strictObject({ type: z.literal('pagerduty'), routingKeyEnv: EnvVarName, severity: z.enum(['critical', 'error', 'warning', 'info']).optional() }),
   z.strictObject({ type: z.literal('webhook'), urlEnv: EnvVarName }),
-  z.strictObject({ type: z.literal('email'), to: z.array(z.string().email()).min(1), smtpUrlEnv: EnvVarName.optional() }),
+  z.strictObject({
+    type: z.literal('email'),
+    to: z.array(z.string().email()).min(1).meta({ description: 'The addresses every message is sent to.' }),
+    smtpUrlEnv: EnvVarName.optional().meta({
+      description:
+        'The variable holding the mail server: smtp://user:password@host:587 (STARTTLS when offered) or smtps://…:465, optionally ?from=sender@example.com; default SMTP_URL.',
+    }),
+  }),
   z.strictObject({ type: z.literal('log').meta({ description: 'Writes to the ops log only (useful in demos and tests).' }) }),
 ]);
 
@@ -529,9 +536,12 @@ export const Notification = z.strictObject({
   source: Source,
 });
 
+/** The version of the plan format this code reads; a plan names it in `apiVersion`, and the loader refuses any other. */
+export const PLAN_API_VERSION = 'canary/v1';
+
 export const Plan = z
   .strictObject({
-    apiVersion: z.literal('canary/v1'),
+    apiVersion: z.literal(PLAN_API_VERSION).meta({ description: `The plan format version, ${PLAN_API_VERSION}; a plan of any other version is refused.` }),
     id: Name,
     name: z.string().min(1),
     runId: z.string().optional(),

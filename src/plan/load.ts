@@ -8,7 +8,7 @@
 import { open } from 'node:fs/promises';
 import { Composer, isAlias, isMap, isScalar, isSeq, LineCounter, Parser, visit, type CST, type Document, type Node as YamlNode, type Alias, type Pair, type YAMLMap, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
-import { Plan } from './schema';
+import { Plan, PLAN_API_VERSION, type PlanInput } from './schema';
 import { checkPlan } from './validate';
 import { checkDocument, checkIndicatorRuns, checkSyntaxTree, checkTextSize, MAX_PLAN_BYTES } from './yaml-limits';
 
@@ -21,6 +21,9 @@ export interface PlanIssue {
   path: string;
   message: string;
 }
+
+/** YAML read into a mapping but not yet checked against the schema: a plan's fields, each of any type. */
+type Unchecked = { [Field in keyof PlanInput]?: unknown };
 
 export type PlanLoadResult = { ok: true; plan: Plan; file: string } | { ok: false; issues: PlanIssue[]; file: string };
 
@@ -122,6 +125,18 @@ export function parsePlanText(text: string, file = '<plan>'): PlanLoadResult {
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     return { ok: false, file, issues: [{ file, line: 1, path: '', message: 'expected a plan: a mapping with apiVersion, id, name, target, providers and phases' }] };
+  }
+
+  // The version says how to read everything else: a plan of a version this code does not know is refused as a whole,
+  // with one issue, rather than field by field against a format it was not written for. (Without one, the schema
+  // reports the missing field with the rest.)
+  const version = (data as Unchecked).apiVersion;
+  if (version !== undefined && version !== PLAN_API_VERSION) {
+    return fail(
+      offsetOf(doc, ['apiVersion']) ?? 0,
+      `unknown plan format version ${got(version)}: this canary reads "${PLAN_API_VERSION}" plans; write the plan for ${PLAN_API_VERSION}`,
+      ['apiVersion'],
+    );
   }
 
   const parsed = Plan.safeParse(data);

@@ -528,7 +528,7 @@ afterFull:
     headerEdits: [['apiVersion: canary/v1', 'apiVersion: canary/v2']],
     line: header(1),
     path: 'apiVersion',
-    message: 'expected "canary/v1", got "canary/v2"',
+    message: 'unknown plan format version "canary/v2": this canary reads "canary/v1" plans; write the plan for canary/v1',
   },
   {
     name: 'an allowed window that is empty',
@@ -1023,6 +1023,26 @@ describe('an invalid plan gives exactly one issue with its line, path and messag
     const issues: PlanIssue[] = result.ok ? [] : result.issues;
     expect(issues).toEqual([{ file: 'plans/demo.yaml', line: c.line, path: c.path, message: c.message }]);
   });
+});
+
+test('a plan of another format version is refused as a whole, with one issue, however different the rest of it is', () => {
+  const result = parsePlanText('id: demo\napiVersion: canary/v2\nstages:\n  - { name: canary, traffic: 10 }\n', 'plans/next.yaml');
+  expect(result.ok ? [] : result.issues).toEqual([
+    {
+      file: 'plans/next.yaml',
+      line: 2,
+      path: 'apiVersion',
+      message: 'unknown plan format version "canary/v2": this canary reads "canary/v1" plans; write the plan for canary/v1',
+    },
+  ]);
+});
+
+test('a plan without apiVersion is told to name it, beside its other problems', () => {
+  const result = parsePlanText(HEADER.replace('apiVersion: canary/v1\n', '') + PHASES.replace('percent: 10', 'percent: 110'), 'plans/demo.yaml');
+  expect(result.ok ? [] : result.issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
+    'apiVersion: required: expected "canary/v1"',
+    'phases[0].percent: a percentage cannot exceed 100, got 110',
+  ]);
 });
 
 test('two unknown fields in one mapping are each reported on their own line', () => {

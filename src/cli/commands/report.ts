@@ -1,14 +1,15 @@
 /**
- * `canary report <id> [--format md|json|html] [--out <file>]`: the evidence bundle of a rollout — summary and final
+ * `canary report <id> [--format md|json|html] [--out <file> | --bundle]`: the evidence bundle of a rollout — summary and final
  * state, every phase change with its metrics snapshot and go/no-go rationale, approvals with identities and signature
  * verification, refused messages, incidents, rollback and its verification, success criteria, and the complete ops
  * log (see src/report/evidence-report.ts). Works for running rollouts (from the result query, marked as still
  * running) and ended ones (from the workflow result, no worker needed).
  *
- * Exit 0 with the report on stdout or in --out; 1 for an unknown rollout or a workflow that ended without a result;
+ * Exit 0 with the report on stdout, in --out or in the plan's evidence bundle (--bundle: 2 when the plan names none); 1 for an unknown rollout or a workflow that ended without a result;
  * 2 for an unknown --format.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
+import { writeEvidenceBundle } from '../../report/evidence-bundle';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
@@ -31,6 +32,7 @@ const RENDERERS: Record<string, (report: EvidenceReport) => string> = {
 interface ReportOptions {
   format: 'md' | 'json' | 'html';
   out?: string;
+  bundle?: boolean;
   json?: boolean;
   uiUrl?: string;
 }
@@ -46,6 +48,7 @@ export function registerReportCommand(program: Command, cli: CliContext): void {
     .argument('<id>', 'rollout id (workflow id)')
     .addOption(new Option('--format <format>', 'md, json or html').choices(['md', 'json', 'html']).default('md'))
     .option('--out <file>', 'write the report to this file (directories are created) instead of printing it')
+    .option('--bundle', "write the evidence where the plan's `evidence` says: the report as .md, .json and .html in evidence.bundle, the ops log as JSON lines in evidence.opsLog")
     .option('--json', 'print the report as JSON (as --format json); with --out, print {rolloutId, out, format, entries, running}')
     .option('--ui-url <url>', 'the Temporal UI the history link points to (default: TEMPORAL_UI_URL, else http://localhost:8233)');
   addConnectionOptions(command, cli).action(async (rolloutId: string, options: ReportOptions) => {
@@ -91,6 +94,18 @@ export function registerReportCommand(program: Command, cli: CliContext): void {
         ...(facts.startedBy ? { startedBy: facts.startedBy } : {}),
         flagWrites: facts.flagWrites,
       });
+      if (options.bundle) {
+        const evidence = facts.plan?.evidence;
+        if (!evidence?.bundle && !evidence?.opsLog) {
+          cli.err(`canary report --bundle: the plan of ${rolloutId} names no evidence.bundle or evidence.opsLog; write the report with --out <file>`);
+          cli.fail(ExitCode.Usage);
+          return;
+        }
+        const files = await writeEvidenceBundle(report, read.result.opsLog, evidence);
+        if (options.json) cli.out(JSON.stringify({ rolloutId, files, entries: report.timeline.length, running }));
+        else cli.out(`wrote ${files.join(', ')} (${report.timeline.length} ops-log entries${running ? ', rollout still running' : ''})`);
+        return;
+      }
       const text = RENDERERS[format]!(report);
       if (!options.out) {
         cli.io.stdout.write(text);

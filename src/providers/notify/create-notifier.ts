@@ -3,7 +3,7 @@
  * here; each notifier reads its variable when it sends, so building one never fails for a missing secret.
  */
 import type { Plan } from '../../plan/schema';
-import { NotifyFailed } from './notify-failed';
+import { EmailNotifier } from './email-notifier';
 import { type Notification, type Notifier, notificationTitle } from './notifier';
 import { PagerDutyNotifier } from './pagerduty-notifier';
 import { SlackNotifier } from './slack-notifier';
@@ -19,6 +19,8 @@ export interface CreateNotifierOptions {
   timeoutMs?: number;
   /** The PagerDuty events URL (tests point it at a local receiver). */
   pagerDutyEventsUrl?: string;
+  /** The name the email channel announces to its mail server (and its default sender domain); default the host name. */
+  emailClientName?: string;
 }
 
 /** Suffix of the variable that, when set, holds a webhook channel's signing secret: `<urlEnv>_SIGNING_SECRET`. */
@@ -28,9 +30,9 @@ export const WEBHOOK_SIGNING_SECRET_SUFFIX = '_SIGNING_SECRET';
  * The notifier for channel `name` configured as `config`:
  * - `slack`, `pagerduty`, `webhook`: HTTP notifiers reading their variables from `env` at send time;
  *   a webhook channel signs its requests when `<urlEnv>_SIGNING_SECRET` is set;
- * - `log`: writes one line per message through `options.log`;
- * - `email`: a notifier whose every send rejects with a non-retryable `NotifyFailed` saying that this worker does not
- *   send e-mail and which channel types to configure instead.
+ * - `email`: one message per notification to the channel's `to`, through the mail server whose URL is in `smtpUrlEnv`
+ *   (default `SMTP_URL`), read at send time;
+ * - `log`: writes one line per message through `options.log`.
  */
 export function createNotifier(
   name: string,
@@ -63,15 +65,14 @@ export function createNotifier(
       return { send: async (n) => write(logLine(name, n)) };
     }
     case 'email':
-      return {
-        send: async () => {
-          throw new NotifyFailed(
-            `email channel "${name}": the email channel is not supported by this worker: configure slack, pagerduty or webhook`,
-            name,
-            false,
-          );
-        },
-      };
+      return new EmailNotifier({
+        name,
+        to: config.to,
+        smtpUrlEnv: config.smtpUrlEnv,
+        env,
+        timeoutMs: options.timeoutMs,
+        clientName: options.emailClientName,
+      });
   }
 }
 

@@ -7,7 +7,7 @@ import { NotifyFailed } from './notify-failed';
 
 /** A channel as errors name it: `slack channel "ops-slack"`. */
 export interface ChannelRef {
-  kind: 'slack' | 'pagerduty' | 'webhook';
+  kind: 'slack' | 'pagerduty' | 'webhook' | 'email';
   name: string;
 }
 

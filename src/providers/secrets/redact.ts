@@ -10,6 +10,12 @@
 /** Environment variables whose names match this hold secrets (seed: tokens, passwords, keys, DSNs, webhook URLs). */
 export const SECRET_NAME = /(SECRET|TOKEN|PASSWORD|PASSWD|API_?KEY|PRIVATE|CREDENTIAL|AUTH|DSN|WEBHOOK)/i;
 
+/**
+ * A value that is a URL with a password in it (`smtp://user:password@host`, `postgres://u:p@db/x`) is a secret whatever
+ * its variable is called: a plan names such variables freely (an email channel's `smtpUrlEnv`).
+ */
+const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/?#@\s:]*:[^/?#@\s]+@/i;
+
 /** Values shorter than this are left alone: they would hide ordinary words and numbers everywhere. */
 export const MIN_SECRET_LENGTH = 6;
 
@@ -28,8 +34,8 @@ interface Span {
 }
 
 /**
- * Replaces every occurrence in `text` of the value of a secret-looking environment variable ({@link SECRET_NAME},
- * at least {@link MIN_SECRET_LENGTH} characters) with `[redacted:NAME]`.
+ * Replaces every occurrence in `text` of the value of a secret-looking environment variable ({@link SECRET_NAME}, or
+ * any variable holding a URL with a password, at least {@link MIN_SECRET_LENGTH} characters) with `[redacted:NAME]`.
  *
  * Besides the exact value, its trimmed form (a value read from a file often ends in a newline) and its JSON-escaped
  * form (a value with quotes or newlines inside a JSON document) are hidden too. Longer values win: a value inside
@@ -55,7 +61,7 @@ export function redactSecrets(text: string, env: NodeJS.ProcessEnv = process.env
 function secretNeedles(env: NodeJS.ProcessEnv): Needle[] {
   const byText = new Map<string, string>();
   const names = Object.keys(env)
-    .filter((name) => SECRET_NAME.test(name))
+    .filter((name) => SECRET_NAME.test(name) || URL_WITH_PASSWORD.test(env[name]?.trim() ?? ''))
     .sort();
   for (const name of names) {
     const value = env[name];

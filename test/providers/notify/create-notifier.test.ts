@@ -1,5 +1,5 @@
 import { createNotifier, logLine } from '../../../src/providers/notify/create-notifier';
-import { NotifyFailed } from '../../../src/providers/notify/notify-failed';
+import { EmailNotifier } from '../../../src/providers/notify/email-notifier';
 import { PagerDutyNotifier } from '../../../src/providers/notify/pagerduty-notifier';
 import { SlackNotifier } from '../../../src/providers/notify/slack-notifier';
 import { WebhookNotifier } from '../../../src/providers/notify/webhook-notifier';
@@ -30,13 +30,8 @@ describe('createNotifier', () => {
     );
   });
 
-  it('answers an email channel with a notifier that refuses, saying which channel types to use', async () => {
-    const notifier = createNotifier('finance-mail', { type: 'email', to: ['cfo@example.com'] }, {});
-    const err = (await notifier.send(SAMPLE).catch((e: unknown) => e)) as NotifyFailed;
-    expect(err).toBeInstanceOf(NotifyFailed);
-    expect(err.message).toBe(
-      'email channel "finance-mail": the email channel is not supported by this worker: configure slack, pagerduty or webhook',
-    );
-    expect(err.retryable).toBe(false);
+  it('builds the email notifier of an email channel without reading its variable', () => {
+    expect(createNotifier('finance-mail', { type: 'email', to: ['cfo@example.com'] }, {})).toBeInstanceOf(EmailNotifier);
+    expect(createNotifier('finance-mail', { type: 'email', to: ['cfo@example.com'], smtpUrlEnv: 'FINANCE_SMTP_URL' }, {})).toBeInstanceOf(EmailNotifier);
   });
 });

@@ -36,6 +36,13 @@ describe('redactSecrets', () => {
     expect(redactSecrets('value: s3cr3t-value!', { [name]: 's3cr3t-value!' })).toBe(`value: [redacted:${name}]`);
   });
 
+  it('treats a URL with a password as a secret whatever its variable is called (an email channel\'s SMTP URL)', () => {
+    const mail = { EXEC_MAIL: 'smtp://canary:pa55word@mail.example.com:587', STATUS_URL: 'https://status.example.com/api' };
+    expect(redactSecrets('env: EXEC_MAIL=smtp://canary:pa55word@mail.example.com:587 STATUS_URL=https://status.example.com/api', mail)).toBe(
+      'env: EXEC_MAIL=[redacted:EXEC_MAIL] STATUS_URL=https://status.example.com/api',
+    );
+  });
+
   it(`leaves values shorter than ${MIN_SECRET_LENGTH} characters, which would hide ordinary words`, () => {
     expect(redactSecrets('status: ok, 12345 rows', { API_TOKEN: '12345', AUTH_MODE: 'ok' })).toBe('status: ok, 12345 rows');
     expect(redactSecrets('pin 123456', { API_TOKEN: '123456' })).toBe('pin [redacted:API_TOKEN]');
