@@ -82,7 +82,12 @@ export type RolloutEvent =
   /** A notification channel that could not deliver after its retries (reported, never retried forever). */
   | { type: 'notification-failed'; at: Millis; channel: string; event: string; detail: string }
   /** Another rollout holds the lock on a flag this rollout writes: this one never writes it. */
-  | { type: 'flag-lock-refused'; at: Millis; flag: string; holder: string };
+  | { type: 'flag-lock-refused'; at: Millis; flag: string; holder: string }
+  /**
+   * Someone asked Temporal to cancel the rollout's workflow (the UI's "Request Cancellation", `temporal workflow
+   * cancel`): the rollout stops the safe way, as an abort, and the workflow completes once traffic is off the canary.
+   */
+  | { type: 'cancel-requested'; at: Millis };
 
 /** Events that carry a message id (deduplicated, also across continue-as-new). */
 export type MessageEvent = Extract<RolloutEvent, { id: string }>;

@@ -5,10 +5,12 @@
  */
 import {
   allHandlersFinished,
+  CancellationScope,
   condition,
   continueAsNew,
   log,
   currentUpdateInfo,
+  isCancellation,
   patched,
   proxyActivities,
   proxyLocalActivities,
@@ -353,36 +355,56 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   }
 
   // A finished rollout whose last flag write keeps failing stays open, retrying it, until the write goes through.
-  while (!isSettled(state)) {
-    const wait = state.wakeAt === undefined ? undefined : state.wakeAt - Date.now();
-    if (inbox.length === 0 && (wait === undefined || wait > 0)) {
-      if (wait === undefined) await condition(() => inbox.length > 0);
-      else await condition(() => inbox.length > 0, wait, { summary: timerSummary(state) });
-    }
-    const phaseBefore = state.phaseIndex;
-    if (inbox.length > 0) {
-      while (inbox.length > 0) {
-        await handleMessage(await verify(inbox.shift() as Inbound));
+  const runUntilSettled = async (): Promise<void> => {
+    while (!isSettled(state)) {
+      const wait = state.wakeAt === undefined ? undefined : state.wakeAt - Date.now();
+      if (inbox.length === 0 && (wait === undefined || wait > 0)) {
+        if (wait === undefined) await condition(() => inbox.length > 0);
+        else await condition(() => inbox.length > 0, wait, { summary: timerSummary(state) });
       }
-    } else {
-      await feed(compiled, state, { type: 'tick', at: timerEventTime(state.wakeAt, Date.now()) }, effects);
+      const phaseBefore = state.phaseIndex;
+      if (inbox.length > 0) {
+        while (inbox.length > 0) {
+          await handleMessage(await verify(inbox.shift() as Inbound));
+        }
+      } else {
+        await feed(compiled, state, { type: 'tick', at: timerEventTime(state.wakeAt, Date.now()) }, effects);
+      }
+      show();
+      if (isSettled(state)) break;
+      const history = workflowInfo();
+      if (history.continueAsNewSuggested || history.historyLength >= maxEvents || (phaseBefore !== state.phaseIndex && history.historyLength > 500)) {
+        await condition(allHandlersFinished);
+        // Notifications still on their way would lose their failure reports: wait for them unless history is too long.
+        const overdue = history.historyLength >= maxEvents + 2_000;
+        if (inbox.length === 0 && (inFlight.size === 0 || overdue)) await continueAsNew<typeof rolloutWorkflow>({ ...input, state, flagLocked });
+      }
     }
-    show();
-    if (isSettled(state)) break;
-    const history = workflowInfo();
-    if (history.continueAsNewSuggested || history.historyLength >= maxEvents || (phaseBefore !== state.phaseIndex && history.historyLength > 500)) {
-      await condition(allHandlersFinished);
-      // Notifications still on their way would lose their failure reports: wait for them unless history is too long.
-      const overdue = history.historyLength >= maxEvents + 2_000;
-      if (inbox.length === 0 && (inFlight.size === 0 || overdue)) await continueAsNew<typeof rolloutWorkflow>({ ...input, state, flagLocked });
-    }
+  };
+  const settle = async (): Promise<void> => {
+    // The rollout is over and its flags are settled: let the last notifications land (or fail and be reported).
+    await condition(() => inFlight.size === 0);
+    if (flagLocked) await releaseFlagLocks(lockRequest);
+    // Messages that arrived as the rollout finished are refused in the ops log, and their updates answered.
+    while (inbox.length > 0) await handleMessage((inbox.shift() as Inbound).event);
+    await condition(allHandlersFinished);
+  };
+  try {
+    await runUntilSettled();
+  } catch (err) {
+    // A cancellation request (the Temporal UI's button, `temporal workflow cancel`) must not leave traffic on the
+    // canary: the rollout aborts the safe way in a scope the cancellation cannot reach, then completes with its
+    // record. Rollouts started before this rule replay without it (they ended cancelled, flags where they were).
+    if (!isCancellation(err) || !patched('cancel-rolls-back')) throw err;
+    await CancellationScope.nonCancellable(async () => {
+      await feed(compiled, state, { type: 'cancel-requested', at: Date.now() }, effects);
+      show();
+      await runUntilSettled();
+      await settle();
+    });
+    return resultOf(compiled, state);
   }
-  // The rollout is over and its flags are settled: let the last notifications land (or fail and be reported).
-  await condition(() => inFlight.size === 0);
-  if (flagLocked) await releaseFlagLocks(lockRequest);
-  // Messages that arrived as the rollout finished are refused in the ops log, and their updates answered.
-  while (inbox.length > 0) await handleMessage((inbox.shift() as Inbound).event);
-  await condition(allHandlersFinished);
+  await settle();
   return resultOf(compiled, state);
 }
 

@@ -19,7 +19,7 @@ import { flagWriteFailed, flagWriteRetried, retryFlagWrites } from './flag-write
 import { actorOf, approval, describeEvent, incident, operator, refusalOf, taskResult } from './messages';
 import { observe, providersChecked, tick } from './observation';
 import { progress, start } from './progression';
-import { finish } from './safety';
+import { finish, startRollback } from './safety';
 import { schedule } from './scheduling';
 import { evaluateEventTriggers } from './triggers';
 
@@ -153,6 +153,17 @@ function handle(run: Run, event: RolloutEvent): RolloutCommand[] {
     }
     case 'notification-failed':
       log(run, 'notification-failed', `notification ${event.event} to channel ${event.channel} failed: ${event.detail}`);
+      return run.commands;
+    case 'cancel-requested':
+      // Temporal cancels the workflow: the rollout stops the safe way (an abort: traffic straight off the canary,
+      // configuration reverted), and the workflow completes once that is done. A rollout already rolling back or
+      // finished is left to finish as it is.
+      // Readings asked for before it will never come: their activities were cancelled with the workflow.
+      state.readingsPending = undefined;
+      if (!isFinished(state) && state.status !== 'rolling-back') {
+        startRollback(run, 'the workflow was cancelled in Temporal; a cancellation stops the rollout the safe way', 'aborted');
+        schedule(run);
+      }
       return run.commands;
     case 'flag-lock-refused':
       if (!isFinished(state)) {
