@@ -180,7 +180,7 @@ export interface RolloutSummary {
   /**
    * The rollout's own status as it last published it (search attribute CanaryStatus): pending, running, holding,
    * completed, rolled_back … A workflow terminated from outside keeps the status it had (`running`): read it beside
-   * {@link RolloutSummary.executionStatus}.
+   * {@link RolloutSummary.executionStatus} (a filter on a live status leaves such a workflow out).
    */
   status?: string;
   planId?: string;
@@ -197,11 +197,20 @@ export interface RolloutSummary {
 const DESCRIBE_CONCURRENCY = 8;
 
 /**
+ * The rollout statuses a rollout ends in: its workflow has closed once it publishes one of these. Every other status
+ * (pending, waiting, running, holding, paused, rolling-back, stabilizing) describes a live rollout.
+ */
+export const ENDED_ROLLOUT_STATUSES: readonly string[] = ['completed', 'rolled_back', 'aborted', 'killed'];
+
+/**
  * Rollouts on the server, newest first, through the visibility API. Only rollout workflows (type rolloutWorkflow) are
  * listed — never the flag locks (`canary-flag-lock:…`). `status` filters on the rollout's own status (CanaryStatus);
- * `running` limits to open workflows. Continued-as-new runs are left out: each rollout appears once, with the
- * execution status of its latest run and the start time of its first run (one describe per rollout, and one more for
- * a rollout that continued as new, since visibility records carry no first run id).
+ * a status of a live rollout (running, holding, paused … — anything but {@link ENDED_ROLLOUT_STATUSES}) also needs
+ * the workflow to be running, since a workflow terminated, failed or timed out from outside keeps the status it last
+ * published: it is listed without a filter (WORKFLOW terminated …), never as running. `running` limits to open
+ * workflows. Continued-as-new runs are left out: each rollout appears once, with the execution status of its latest
+ * run and the start time of its first run (one describe per rollout, and one more for a rollout that continued as
+ * new, since visibility records carry no first run id).
  */
 export async function listRollouts(
   client: Client,
@@ -209,7 +218,8 @@ export async function listRollouts(
 ): Promise<RolloutSummary[]> {
   const clauses = [`WorkflowType = 'rolloutWorkflow'`, `ExecutionStatus != 'ContinuedAsNew'`];
   if (options.status) clauses.push(`CanaryStatus = '${options.status.replace(/'/g, '')}'`);
-  if (options.running) clauses.push(`ExecutionStatus = 'Running'`);
+  const live = options.status !== undefined && options.status !== '' && !ENDED_ROLLOUT_STATUSES.includes(options.status);
+  if (options.running || live) clauses.push(`ExecutionStatus = 'Running'`);
   const out: RolloutSummary[] = [];
   for await (const wf of client.workflow.list({ query: clauses.join(' AND ') })) {
     const attrs = wf.typedSearchAttributes;
@@ -375,6 +385,11 @@ export async function rolloutRecord(handle: WorkflowHandle): Promise<{ running: 
 
 export async function rolloutStatus(handle: WorkflowHandle): Promise<messages.RolloutStatusView> {
   return handle.query(messages.statusQuery);
+}
+
+/** The plan a running rollout runs, as it was validated when it started (its `plan` query). */
+export async function rolloutPlan(handle: WorkflowHandle): Promise<Plan> {
+  return handle.query(messages.planQuery);
 }
 
 export async function rolloutResult(handle: WorkflowHandle): Promise<RolloutResult> {

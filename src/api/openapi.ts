@@ -186,7 +186,7 @@ export const openApiDocument: OpenApiDocument = {
         summary: 'List rollouts, newest first',
         tags: ['rollouts'],
         parameters: [
-          { name: 'status', in: 'query', description: 'Only rollouts with this status (pending, running, holding, completed …).', schema: { type: 'string' } },
+          { name: 'status', in: 'query', description: 'Only rollouts with this status (pending, running, holding, completed …); a status of a live rollout (running, holding, paused …) also needs its workflow to be running, so a terminated, failed or timed-out workflow is never listed as running.', schema: { type: 'string' } },
           { name: 'running', in: 'query', description: 'Only rollouts that are still running.', schema: { type: 'boolean' } },
           { name: 'limit', in: 'query', description: 'At most this many (1–1000, default 100).', schema: { type: 'integer' } },
         ],

@@ -13,6 +13,7 @@ import {
   requireWorker,
   RolloutDidNotAnswer,
   RolloutRefused,
+  rolloutPlan,
   rolloutResult,
   rolloutStatus,
   withAnswerDeadline,
@@ -21,6 +22,8 @@ import {
 } from '../client';
 import { DEFAULT_TASK_QUEUE } from '../worker';
 import type { RolloutResult } from '../domain/types';
+import { pendingApprovalRoles, pendingTokens } from '../domain/waits';
+import type { Plan } from '../plan/schema';
 import type { MessageOutcome, RolloutStatusView } from '../workflows/messages';
 import { renderOpsLogLine } from '../view/ops-log-line';
 import { shellWord } from '../view/progress';
@@ -230,6 +233,21 @@ export async function readRollout(cli: CliContext, client: Client, handle: Workf
   const closeTime = execution.closeTime;
   if (executionStatus !== 'COMPLETED') return { running: false, executionStatus, closeTime };
   return { running: false, executionStatus, closeTime, result: await cli.withServerDeadline(client, () => rolloutResult(handle)) };
+}
+
+/**
+ * The plan of a running rollout when its progress frame prints a command to approve or to consume a token — the
+ * frame needs it to add `--key` for a role that signs — and undefined otherwise, or when the worker does not answer
+ * the `plan` query in time (the frame is then printed without `--key`, as before).
+ */
+export async function planForCommands(cli: CliContext, client: Client, handle: WorkflowHandle, view: RolloutStatusView): Promise<Plan | undefined> {
+  const waits = view.waits ?? [];
+  if (pendingApprovalRoles(waits).length === 0 && pendingTokens(waits).length === 0) return undefined;
+  try {
+    return await cli.withServerDeadline(client, () => rolloutPlan(handle), cli.queryTimeoutMs);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The lines for an ended rollout: its outcome, final percent and phase, or how its workflow ended without one. */

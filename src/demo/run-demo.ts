@@ -17,7 +17,7 @@ import { formatIssue, loadPlanFile } from '../plan/load';
 import type { Plan } from '../plan/schema';
 import type { FlagRolloutState } from '../providers/flags/flag-store';
 import { FlagdFileStore } from '../providers/flags/flagd-file-store';
-import { renderProgress, shellWord } from '../view/progress';
+import { approvalSigned, renderProgress, shellWord } from '../view/progress';
 import { createRolloutDeps, createWorker } from '../worker';
 import type { RolloutStatusView } from '../workflows/messages';
 import { bundleWorkflowsOffThread } from './bundle-off-thread';
@@ -215,7 +215,7 @@ export async function runDemo(options: RunDemoOptions): Promise<DemoReport> {
       ended = true;
     });
 
-    const progress = new ProgressPrinter(out, workflowId, target);
+    const progress = new ProgressPrinter(out, workflowId, target, runPlan);
     const approved = new Set<string>();
     const everyMs = options.progressEveryMs ?? 1_000;
     while (!ended && !signal?.aborted) {
@@ -225,7 +225,7 @@ export async function runDemo(options: RunDemoOptions): Promise<DemoReport> {
         for (const role of pendingApprovalRoles(view.waits ?? [])) {
           if (approved.has(role)) continue;
           approved.add(role);
-          printApproveCommands(out, workflowId, role, namespace, options.autoApprove !== false, options.address);
+          printApproveCommands(out, workflowId, role, namespace, options.autoApprove !== false, options.address, approvalSigned(runPlan, role, view.waits ?? []));
           if (options.autoApprove !== false) {
             void approveLater(handle, role, options.approveAfterMs ?? 3_000, out, signal);
           }
@@ -286,11 +286,13 @@ class ProgressPrinter {
     private readonly out: (line: string) => void,
     private readonly rolloutId: string,
     private readonly target: DemoTarget,
+    /** The plan the rollout runs: the frame's approve command carries `--key` for a role that signs. */
+    private readonly plan: Plan,
   ) {}
 
   frame(view: RolloutStatusView): void {
     const split = this.target.observedSplit(5_000);
-    const lines = [...renderProgress(view, { now: Date.now(), rolloutId: this.rolloutId }), `  ${'traffic'.padEnd(12)}${share(split)}% canary in the last 5s`];
+    const lines = [...renderProgress(view, { now: Date.now(), rolloutId: this.rolloutId, plan: this.plan }), `  ${'traffic'.padEnd(12)}${share(split)}% canary in the last 5s`];
     for (const line of lines.filter((l) => !this.previous.has(l))) this.out(`${this.elapsed()} ${line}`);
     this.previous = new Set(lines);
     this.opsLog(view.opsLog);
@@ -312,14 +314,18 @@ class ProgressPrinter {
 
 /**
  * The commands a release manager would run; the `canary approve` form is also in the progress frame. On a server
- * other than the default localhost:7233, both name its address.
+ * other than the default localhost:7233, both name its address. For a role that signs (a plan other than the demo's),
+ * the approval is signed with `--key <role>.jwk`, and the Temporal CLI's input is made by `canary sign`.
  */
-function printApproveCommands(out: (line: string) => void, id: string, role: string, namespace: string, auto: boolean, address?: string): void {
-  const input = JSON.stringify({ role, by: DEMO_APPROVER });
+function printApproveCommands(out: (line: string) => void, id: string, role: string, namespace: string, auto: boolean, address?: string, signed = false): void {
+  const key = signed ? ` --key ${shellWord(`${role}.jwk`)}` : '';
+  const input = signed
+    ? `"$(npm run -s canary -- sign ${shellWord(id)} --action approve --role ${shellWord(role)} --by ${shellWord(DEMO_APPROVER)}${key})"`
+    : shellWord(JSON.stringify({ role, by: DEMO_APPROVER }));
   out(`The rollout waits for ${role} approval. Approve with:`);
-  out(`    ${address ? `TEMPORAL_ADDRESS=${shellWord(address)} ` : ''}npm run canary -- approve ${shellWord(id)} --role ${shellWord(role)} --by ${shellWord(DEMO_APPROVER)}`);
+  out(`    ${address ? `TEMPORAL_ADDRESS=${shellWord(address)} ` : ''}npm run canary -- approve ${shellWord(id)} --role ${shellWord(role)} --by ${shellWord(DEMO_APPROVER)}${key}`);
   out(`  or with the Temporal CLI:`);
-  out(`    temporal workflow signal ${address ? `--address ${shellWord(address)} ` : ''}--namespace ${shellWord(namespace)} --workflow-id ${shellWord(id)} --name approve --input ${shellWord(input)}`);
+  out(`    temporal workflow signal ${address ? `--address ${shellWord(address)} ` : ''}--namespace ${shellWord(namespace)} --workflow-id ${shellWord(id)} --name approve --input ${input}`);
   if (!auto) out(`Waiting for a person to approve (--no-auto-approve).`);
 }
 

@@ -3,7 +3,8 @@
  * status view and the clock go in, lines come out, so the same frame reads the same in a terminal, a log and a README.
  */
 import { formatDuration } from '../domain/duration';
-import { describeWait, pendingApprovalRoles, pendingTokens } from '../domain/waits';
+import type { Plan } from '../domain/plan-schema';
+import { describeWait, pendingApprovalRoles, pendingTokens, type Wait } from '../domain/waits';
 import type { RolloutStatusView } from '../workflows/messages';
 
 /** What {@link renderProgress} needs besides the view. */
@@ -12,6 +13,12 @@ export interface ProgressOptions {
   now: number;
   /** The id to print and to put in commands; default: the view's own `rolloutId`. */
   rolloutId?: string;
+  /**
+   * The plan the rollout runs (its `plan` query), for which decisions must be signed: the approve and consume-token
+   * commands of a role that signs carry `--key <role>.jwk`, since the rollout refuses them unsigned. Without it the
+   * commands carry no `--key` (the status view does not say who signs).
+   */
+  plan?: Pick<Plan, 'roles' | 'phases'>;
 }
 
 /** Width of the label column, so values line up. */
@@ -28,7 +35,8 @@ const LABEL = 12;
  * - each trigger on its way to firing, with how far it has got ("true for 30s of the 2m it needs");
  * - for each role an approval is pending from (an approval wait not answered by a rejection, or the roles that decide
  *   a hold wait), the exact command that approves, with `--by` for each member of the role (the first three), and
- *   for each token waiting to be consumed the command that consumes it;
+ *   for each token waiting to be consumed the command that consumes it; with `--key <role>.jwk` when the decision
+ *   must be signed (per `options.plan`);
  * - a hold with its reason, since when, who decides it and its deadline with the time left.
  * Lines after the first are indented by two spaces. Recent ops-log entries are left to the caller, which knows which
  * it has already printed. Before the first phase, the phase line says so and no gates are listed.
@@ -53,13 +61,15 @@ export function renderProgress(view: RolloutStatusView, options: ProgressOptions
   // The exact command, as a member of the role runs it: one line per member (a role of many shows the first three).
   for (const role of pendingApprovalRoles(waits)) {
     const members = view.approvers?.[role] ?? [];
-    const command = (by?: string) => `canary approve ${shellWord(id)} --role ${shellWord(role)}${by ? ` --by ${shellWord(by)}` : ''}`;
+    const key = options.plan && approvalSigned(options.plan, role, waits) ? keyOption(role) : '';
+    const command = (by?: string) => `canary approve ${shellWord(id)} --role ${shellWord(role)}${by ? ` --by ${shellWord(by)}` : ''}${key}`;
     if (members.length === 0) row('to approve', command());
     for (const member of members.slice(0, 3)) row('to approve', command(member));
     if (members.length > 3) row('', `(or --by any of ${members.length - 3} more members of ${role})`);
   }
   for (const { token, role } of pendingTokens(waits)) {
-    row('to consume', `canary consume-token ${shellWord(id)} ${shellWord(token)} --role ${shellWord(role)}`);
+    const key = options.plan?.roles[role]?.signatureRequired ? keyOption(role) : '';
+    row('to consume', `canary consume-token ${shellWord(id)} ${shellWord(token)} --role ${shellWord(role)}${key}`);
   }
   if (view.hold) {
     const h = view.hold;
@@ -69,6 +79,26 @@ export function renderProgress(view: RolloutStatusView, options: ProgressOptions
     row('hold', parts.join('; '));
   }
   return lines;
+}
+
+/**
+ * Whether an approval by `role` the rollout waits for must be signed, as the rollout decides it: a phase's approval
+ * by the phase's requirement for the role (its `signatureRequired`, else the role's), a hold decision by the role's.
+ */
+export function approvalSigned(plan: Pick<Plan, 'roles' | 'phases'>, role: string, waits: readonly Wait[]): boolean {
+  const roleSigns = plan.roles[role]?.signatureRequired ?? false;
+  const decidesHold = waits.some((w) => w.kind === 'hold' && w.decidedBy?.includes(role));
+  if (decidesHold && roleSigns) return true;
+  return waits.some((w) => {
+    if (w.kind !== 'approval' || w.role !== role || w.rejected) return false;
+    const requirement = plan.phases.find((p) => p.name === w.phase)?.approvals?.find((a) => a.role === role);
+    return requirement?.signatureRequired ?? roleSigns;
+  });
+}
+
+/** ` --key <role>.jwk`: where the approver's private JWK is, named after the role, for commands of a role that signs. */
+function keyOption(role: string): string {
+  return ` --key ${shellWord(`${role}.jwk`)}`;
 }
 
 function phaseText(view: RolloutStatusView, now: number): string {

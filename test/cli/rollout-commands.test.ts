@@ -277,7 +277,8 @@ describe('a rollout driven through the CLI from start to evidence', () => {
   });
 
   test('an unsigned approval for a role that signs is refused and says how to sign', async () => {
-    await watchShows(`  to approve  canary approve ${id} --role cfo --by cfo@example.com\n`);
+    // A role that signs: the printed command carries the key (here it is left out on purpose).
+    await watchShows(`  to approve  canary approve ${id} --role cfo --by cfo@example.com --key cfo.jwk\n`);
     const run = await canary('approve', id, '--role', 'cfo', '--by', 'cfo@example.com');
     expect(run.code).toBe(1);
     expect(lines(run.stderr)).toEqual([
@@ -310,7 +311,7 @@ describe('a rollout driven through the CLI from start to evidence', () => {
     expect(lines(run.stdout).at(-1)).toBe(`${id} — completed at 100% in phase full`);
     expect(run.stdout).toContain(`  to consume  canary consume-token ${id} GO-1 --role release-manager\n`);
     expect(run.stdout).toContain(`  to approve  canary approve ${id} --role release-manager --by rm@example.com\n`);
-    expect(run.stdout).toContain(`  to approve  canary approve ${id} --role cfo --by cfo@example.com\n`);
+    expect(run.stdout).toContain(`  to approve  canary approve ${id} --role cfo --by cfo@example.com --key cfo.jwk\n`);
     expect(run.stdout).toMatch(/^\d\d:\d\d:\d\dZ canary-10 10% {2}enter-phase {2}entered canary-10 at 10%/m);
     expect(run.stdout).toMatch(/ {2}complete {2}/);
     // Plain text for logs and READMEs: no terminal control codes.

@@ -3,7 +3,9 @@
  * the visibility store (search attributes; no worker needs to run): id, the rollout's status, its workflow's
  * execution status, phase, percent, plan, and when the rollout started (the first run of its continue-as-new chain).
  * The rollout's status is what it last published; a workflow terminated from outside keeps `running` there, and the
- * WORKFLOW column says `terminated`. Only rollout workflows are listed, never the flag locks.
+ * WORKFLOW column says `terminated`. `--status` with a status of a live rollout (running, holding, paused …) lists
+ * only rollouts whose workflow is running too: a terminated, failed or timed-out workflow is never listed as running.
+ * Only rollout workflows are listed, never the flag locks.
  * No rollouts is not an error: it prints "no rollouts" and exits 0.
  */
 import type { Command } from 'commander';
@@ -24,7 +26,7 @@ export function registerListCommand(program: Command, cli: CliContext): void {
   const command = program
     .command('list')
     .description('list rollouts, newest first: id, status, workflow execution status, phase, percent, plan, started')
-    .option('--status <status>', 'only rollouts with this status (pending, running, holding, paused, completed, rolled_back, aborted, killed …)')
+    .option('--status <status>', 'only rollouts with this status (pending, running, holding, paused, completed, rolled_back, aborted, killed …); a status of a live rollout also needs its workflow running')
     .option('--running', 'only rollouts whose workflow is still running')
     .option('--limit <n>', 'at most this many', positiveInteger, 50)
     .option('--json', 'print one JSON object per rollout: {workflowId, runId, firstRunId, executionStatus, status, planId, phase, percent, startTime, runStartTime, closeTime}');

@@ -1,8 +1,9 @@
 /**
  * `canary status <id> [--log <n>] [--json]`: one progress frame of a rollout — status, phase and percent, time left in
- * the phase, each gate against its threshold, what it waits for and the command that approves — then its last ops-log
- * entries. An ended rollout prints its outcome and last entries from the workflow result. With --json: the status
- * view of a running rollout, or `{rolloutId, running: false, executionStatus, result}` of an ended one.
+ * the phase, each gate against its threshold, what it waits for and the command that approves (with `--key` when the
+ * role signs) — then its last ops-log entries. An ended rollout prints its outcome and last entries from the workflow
+ * result. With --json: the status view of a running rollout, or `{rolloutId, running: false, executionStatus, result}`
+ * of an ended one.
  *
  * Exit 0 when the rollout was read (whatever its state); 1 when there is no such rollout or Temporal cannot be reached.
  */
@@ -12,7 +13,7 @@ import { renderOpsLogLine } from '../../view/ops-log-line';
 import { renderProgress } from '../../view/progress';
 import { addConnectionOptions } from '../connection-options';
 import type { CliContext } from '../context';
-import { readRollout, renderEnded, withRollout } from '../rollout-options';
+import { planForCommands, readRollout, renderEnded, withRollout } from '../rollout-options';
 
 interface StatusOptions {
   log: number;
@@ -34,7 +35,9 @@ export function registerStatusCommand(program: Command, cli: CliContext): void {
         cli.out(JSON.stringify(snapshot.running ? snapshot.view : { rolloutId, ...snapshot }, null, 2));
         return;
       }
-      const lines = snapshot.running ? renderProgress(snapshot.view, { now: cli.now(), rolloutId }) : renderEnded(rolloutId, snapshot);
+      const lines = snapshot.running
+        ? renderProgress(snapshot.view, { now: cli.now(), rolloutId, plan: await planForCommands(cli, client, handle, snapshot.view) })
+        : renderEnded(rolloutId, snapshot);
       lines.forEach((line) => cli.out(line));
       const log = (snapshot.running ? snapshot.view.opsLog : snapshot.result?.opsLog ?? []).slice(-options.log);
       if (options.log === 0 || log.length === 0) return;

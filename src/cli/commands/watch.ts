@@ -2,9 +2,10 @@
  * `canary watch <id> [--interval <duration>] [--json]`: follows a rollout live until it ends. Every poll reads the
  * status query; only when something changed does it print — first the new ops-log entries (what was decided and
  * why), then the progress frame (phase, percent, time left in the phase, gates against thresholds, triggers on their
- * way, what it waits for, the command that approves, any hold). Not on a terminal the output is append-only plain
- * text, one frame per change, so it reads the same in a CI log and a README; on a terminal the frame is redrawn in
- * place under the decisions, so it stays steady instead of scrolling away. The last line is the outcome.
+ * way, what it waits for, the command that approves, with `--key` for a role that signs; any hold). Not on a
+ * terminal the output is append-only plain text, one frame per change, so it reads the same in a CI log and a README;
+ * on a terminal the frame is redrawn in place under the decisions, so it stays steady instead of scrolling away. The
+ * last line is the outcome.
  *
  * With --json, one JSON object per line: `{type: "progress", at, …status view, log: [new entries]}` per change and
  * `{type: "outcome", rolloutId, outcome, finalPercent, phase, rollbackVerified, log}` at the end.
@@ -15,12 +16,13 @@
 import type { Command } from 'commander';
 import { tryParseDuration } from '../../domain/duration';
 import type { OpsLogEntry } from '../../domain/types';
+import type { Plan } from '../../plan/schema';
 import { renderOpsLogLine } from '../../view/ops-log-line';
 import { renderProgress } from '../../view/progress';
 import type { RolloutStatusView } from '../../workflows/messages';
 import { addConnectionOptions } from '../connection-options';
 import { type CliContext, ExitCode } from '../context';
-import { exitCodeFor, readRollout, renderEnded, withRollout } from '../rollout-options';
+import { exitCodeFor, planForCommands, readRollout, renderEnded, withRollout } from '../rollout-options';
 
 interface WatchOptions {
   interval: string;
@@ -50,6 +52,8 @@ export function registerWatchCommand(program: Command, cli: CliContext): void {
       let lastSignature: string | undefined;
       /** Lines of the frame last drawn on a terminal (with its blank line above), to redraw it in place. */
       let frameLines = 0;
+      /** The rollout's plan, read once the first frame has a command to print (it says which roles sign). */
+      let plan: Plan | undefined;
       for (;;) {
         const snapshot = await readRollout(cli, client, handle);
         if (!snapshot.running) {
@@ -71,6 +75,7 @@ export function registerWatchCommand(program: Command, cli: CliContext): void {
         const signature = progressSignature(view);
         // On a terminal every poll redraws the frame, so countdowns stay live; elsewhere only a change prints.
         if (entries.length > 0 || signature !== lastSignature || (cli.terminal && !options.json)) {
+          if (!options.json) plan ??= await planForCommands(cli, client, handle, view);
           if (options.json) {
             const { opsLog: _all, ...rest } = view;
             cli.out(JSON.stringify({ type: 'progress', at: cli.now(), ...rest, rolloutId, log: entries }));
@@ -78,14 +83,14 @@ export function registerWatchCommand(program: Command, cli: CliContext): void {
             // On a terminal the frame stays put: it is redrawn in place under the decisions printed so far.
             if (frameLines > 0) cli.raw(`\x1b[${frameLines}F\x1b[J`);
             entries.forEach((entry) => cli.out(renderOpsLogLine(entry)));
-            const frame = renderProgress(view, { now: cli.now(), rolloutId });
+            const frame = renderProgress(view, { now: cli.now(), rolloutId, plan });
             cli.out();
             frame.forEach((line) => cli.out(line));
             frameLines = frame.length + 1;
           } else {
             if (lastSignature !== undefined) cli.out();
             entries.forEach((entry) => cli.out(renderOpsLogLine(entry)));
-            if (signature !== lastSignature) renderProgress(view, { now: cli.now(), rolloutId }).forEach((line) => cli.out(line));
+            if (signature !== lastSignature) renderProgress(view, { now: cli.now(), rolloutId, plan }).forEach((line) => cli.out(line));
           }
           lastSignature = signature;
         }
