@@ -113,6 +113,12 @@ export interface CompiledPlan {
   active: ReadonlyMap<string, KeyedCondition[]>;
   /** Metrics each observation asks for, by {@link positionKey}. */
   observed: ReadonlyMap<string, string[]>;
+  /**
+   * The same two lookups without `until` checks and the checks of tokens still ahead, for rollouts started before
+   * those were observed (`state.checksObserved` unset): they replay with what they read then.
+   */
+  activeBeforeChecks: ReadonlyMap<string, KeyedCondition[]>;
+  observedBeforeChecks: ReadonlyMap<string, string[]>;
   /** Keys of the http and command checks in force, by phase index (-1 before the first phase). */
   checksInForce: ReadonlyMap<number, string[]>;
   /** `before-rollout:<metric>` by metric. */

@@ -372,6 +372,11 @@ export interface RolloutState {
    */
   trustV2?: boolean;
   /**
+   * Named checks that read metrics are observed where the rollout waits for them (a phase's `until`, the checks of
+   * tokens still ahead), not only as preconditions. Unset in rollouts started before this rule.
+   */
+  checksObserved?: boolean;
+  /**
    * Readings asked for at the current instant (observations, check runs) that have not come back yet: decisions that
    * move the rollout forward wait for them, so they are made on the newest readings (trust-v2).
    */

@@ -110,10 +110,11 @@ export function compilePlan(plan: Plan): CompiledPlan {
     return { key, when, polarity, ...(everyMs !== undefined ? { everyMs } : {}) };
   };
   /** The metric conditions folded into each observation at a position. */
-  const activeAt = (index: number, stage: Stage, rollingBack: boolean): KeyedCondition[] => {
+  const tokenPhase = (before: string | undefined) => (before === undefined ? 0 : plan.phases.findIndex((p) => p.name === before));
+  const activeAt = (index: number, stage: Stage, rollingBack: boolean, observeChecks: boolean): KeyedCondition[] => {
     const out: KeyedCondition[] = [];
     const add = (key: string, when: ConditionDef, polarity: KeyedCondition['polarity']) => {
-      if (readsMetrics(when)) out.push(conditionAt(key, when, polarity));
+      if (readsMetrics(when) && !out.some((c) => c.key === key)) out.push(conditionAt(key, when, polarity));
     };
     if (rollingBack) {
       for (const { key, check } of verify) add(key, check.when, 'gate');
@@ -128,6 +129,18 @@ export function compilePlan(plan: Plan): CompiledPlan {
     const next = phases[index + 1];
     if (next && stage === 'ramp') for (const { key, check } of next.entry) add(key, check.when, 'gate');
     if (index < 0) for (const { key, check } of preconditions) add(key, check.when, 'gate');
+    if (observeChecks) {
+      // A phase's `until` checks while it runs, and the checks of every token still ahead: the rollout waits for
+      // their answers, so they are observed like gates.
+      if (phase && (stage === 'ramp' || stage === 'final')) for (const { key, check } of phase.until) add(key, check.when, 'gate');
+      for (const token of plan.tokens) {
+        if (tokenPhase(token.before) <= index) continue;
+        for (const name of token.requires) {
+          const check = checksByName.get(name);
+          if (check) add(`check:${name}`, check.when, 'gate');
+        }
+      }
+    }
     if (stage === 'stabilization') for (const { key, check } of stabilization?.gates ?? []) add(key, check.when, 'gate');
     if (stage === 'success-criteria') for (const { key, check } of successCriteria?.checks ?? []) add(key, check.when, 'gate');
     for (const b of plan.budgets) {
@@ -156,19 +169,24 @@ export function compilePlan(plan: Plan): CompiledPlan {
     refreeze: (after?.refreeze ?? []).map((t) => compileTask(t, 'refreeze')),
     active: new Map(),
     observed: new Map(),
+    activeBeforeChecks: new Map(),
+    observedBeforeChecks: new Map(),
     checksInForce: new Map(),
     beforeRolloutKeys: new Map(),
   };
 
-  const active = compiled.active as Map<string, KeyedCondition[]>;
-  const observed = compiled.observed as Map<string, string[]>;
   for (let index = -1; index < phases.length; index++) {
     for (const stage of STAGES) {
       for (const rollingBack of [false, true]) {
         const key = positionKey(index, stage, rollingBack);
-        const conditions = activeAt(index, stage, rollingBack);
-        active.set(key, conditions);
-        observed.set(key, observedMetrics(compiled, conditions.map((c) => c.when), index));
+        for (const [observeChecks, active, observed] of [
+          [true, compiled.active, compiled.observed],
+          [false, compiled.activeBeforeChecks, compiled.observedBeforeChecks],
+        ] as const) {
+          const conditions = activeAt(index, stage, rollingBack, observeChecks);
+          (active as Map<string, KeyedCondition[]>).set(key, conditions);
+          (observed as Map<string, string[]>).set(key, observedMetrics(compiled, conditions.map((c) => c.when), index));
+        }
       }
     }
     (compiled.checksInForce as Map<number, string[]>).set(index, checksInForce(plan, compiled, index));

@@ -101,6 +101,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   // no flag lock. Every run started by this code takes the new path (trust-v2).
   const trustV2 = patched('trust-v2');
   state.trustV2 = trustV2;
+  // Named checks observed where the rollout waits for them (until, tokens ahead); older rollouts never observed them.
+  state.checksObserved = patched('observe-required-checks') || undefined;
   const inbox: Inbound[] = [];
   /** Notifications on their way, not awaited by decisions; a run ends (or continues as new) after they settle. */
   const inFlight = new Set<Promise<void>>();

@@ -10,6 +10,7 @@ import type { JWK } from 'jose';
 import { getRollout, rolloutResult, rolloutStatus, startRollout } from '../../src/client';
 import { parsePlanText } from '../../src/plan/load';
 import { main } from '../../src/cli/main';
+import { fileNameOf } from '../../src/report/evidence-bundle';
 import type { EvidenceReport } from '../../src/report/evidence-report';
 import type { RolloutStatusView } from '../../src/workflows/messages';
 import { approverKeyPair, startDevRollouts, type DevRollouts } from '../helpers/dev-rollouts';
@@ -148,7 +149,8 @@ beforeAll(async () => {
   publicKeyFile = join(dir, 'cfo.public.jwk.json');
   writeFileSync(publicKeyFile, JSON.stringify(publicKey));
   planFile = join(dir, 'checkout.yaml');
-  writeFileSync(planFile, PLAN);
+  // Evidence where the plan says (absolute here: the CLI runs in this process, from the repository).
+  writeFileSync(planFile, `${PLAN}evidence:\n  opsLog: ${join(dir, 'evidence', 'ops-log.jsonl')}\n  bundle: ${join(dir, 'evidence', 'bundle')}\n`);
 
   dev = await startDevRollouts({ taskQueue: TASK_QUEUE, approverKeys: [publicKey], root: dir });
   env = dev.env;
@@ -390,6 +392,20 @@ describe('a rollout driven through the CLI from start to evidence', () => {
     expect(md).toEqual({ code: 2, stdout: '', stderr: 'canary report: --json prints the report as JSON; drop --format md, or write it with --out <file>\n' });
   });
 
+  test("report --bundle writes the report and the ops log where the plan's evidence settings say", async () => {
+    const run = await canary('report', id, '--bundle');
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const base = join(dir, 'evidence', 'bundle', fileNameOf(id));
+    const opsLog = join(dir, 'evidence', 'ops-log.jsonl');
+    expect(run.stdout).toBe(`wrote ${base}.md, ${base}.json, ${base}.html, ${opsLog} (${(await rolloutResult(getRollout(env.client, id))).opsLog.length} ops-log entries)\n`);
+    expect(readFileSync(`${base}.md`, 'utf8').startsWith('# Rollout evidence: CLI checkout\n')).toBe(true);
+    expect((JSON.parse(readFileSync(`${base}.json`, 'utf8')) as EvidenceReport).summary).toMatchObject({ outcome: 'completed' });
+    const lines = readFileSync(opsLog, 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines[0]).toMatchObject({ rolloutId: id, action: 'start', time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
+    expect(lines.find((l) => l.action === 'approve')).toMatchObject({ approval: { role: 'release-manager', by: 'rm@example.com', decision: 'approve', subject: 'phase:canary-50' } });
+  });
+
   test('an unknown --format is a usage error', async () => {
     const run = await canary('report', id, '--format', 'pdf');
     expect(run.code).toBe(2);
@@ -450,6 +466,9 @@ describe('operator commands', () => {
     const resumed = await canary('resume', id, '--by', 'sre@example.com', '--role', 'sre');
     expect(resumed.code).toBe(0);
     expect((await rolloutStatus(getRollout(env.client, id))).status).not.toBe('paused');
+
+    // Its plan names no evidence settings: --bundle says so, and where else the report can go.
+    expect(await canary('report', id, '--bundle')).toEqual({ code: 2, stdout: '', stderr: `canary report --bundle: the plan of ${id} names no evidence.bundle or evidence.opsLog; write the report with --out <file>\n` });
   });
 
   test('promote enters the next phase now; promote --force needs a reason and goes straight to the last phase', async () => {

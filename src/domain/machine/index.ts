@@ -65,6 +65,7 @@ export function initialState(at: Millis): RolloutState {
     opsLog: [],
     processedIds: [],
     trustV2: true,
+    checksObserved: true,
   };
 }
 

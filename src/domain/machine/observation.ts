@@ -36,7 +36,8 @@ export function tick(run: Run): void {
   retryFlagWrites(run);
   if (state.phaseIndex < 0 && state.providersOffline?.length !== 0) run.commands.push({ type: 'check-providers' });
   if (state.nextObservationAt !== undefined && state.now >= state.nextObservationAt) {
-    const metrics = run.compiled.observed.get(positionKey(state.phaseIndex, state.stage, state.status === 'rolling-back')) ?? [];
+    const observed = state.checksObserved ? run.compiled.observed : run.compiled.observedBeforeChecks;
+    const metrics = observed.get(positionKey(state.phaseIndex, state.stage, state.status === 'rolling-back')) ?? [];
     if (metrics.length > 0 || run.compiled.flagReads.length > 0) emitObserve(run, metrics);
     else state.nextObservationAt = undefined;
   }
@@ -127,7 +128,8 @@ export function evaluate(run: Run, cond: ConditionDef, readings?: Record<string,
 /** Metric-reading conditions that are evaluated on each observation right now, with their track keys. */
 export function activeMetricConditions(run: Run): KeyedCondition[] {
   const { state } = run;
-  return run.compiled.active.get(positionKey(state.phaseIndex, state.stage, state.status === 'rolling-back')) ?? [];
+  const active = state.checksObserved ? run.compiled.active : run.compiled.activeBeforeChecks;
+  return active.get(positionKey(state.phaseIndex, state.stage, state.status === 'rolling-back')) ?? [];
 }
 
 /** Satisfied now? Metric conditions use their track; others are evaluated on the spot. */
