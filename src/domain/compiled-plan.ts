@@ -4,7 +4,7 @@
  * tasks, and lookups by position. The machine never parses a duration or derives a list on a tick.
  */
 import type { ApprovalRequirementDef, BudgetDef, CheckDef, ConditionDef, PhaseDef, Plan, TaskDef, TriggerDef } from './plan-schema';
-import { metricsOf } from './conditions';
+import { metricsOf, type ConditionTiming } from './conditions';
 import type { Polarity } from './sustain';
 import type { RolloutState } from './types';
 
@@ -14,19 +14,21 @@ export interface KeyedCondition {
   key: string;
   when: ConditionDef;
   polarity: Polarity;
-  /** A condition with an `interval` of its own is judged at that cadence, not at every observation. */
-  everyMs?: number;
+  /** Its durations and sustain rule in numbers (with `everyMs`: judged at its own cadence, not every observation). */
+  timing: ConditionTiming;
 }
 
 /** A named check (gate, entry check, precondition, verification) under its track key. */
 export interface KeyedCheck {
   key: string;
   check: CheckDef;
+  timing: ConditionTiming;
 }
 
 export interface KeyedTrigger {
   key: string;
   trigger: TriggerDef;
+  timing: ConditionTiming;
   /** Read from metric observations (its track is updated there); otherwise evaluated on every event. */
   metricDriven: boolean;
   hold: HoldPolicy;
@@ -94,7 +96,10 @@ export interface CompiledPlan {
   phases: CompiledPhase[];
   /** Rollout-wide triggers (in force before the first phase too). */
   triggers: KeyedTrigger[];
-  checksByName: ReadonlyMap<string, CheckDef>;
+  /** The plan's named checks (keyed `check:<name>`), by name. */
+  checksByName: ReadonlyMap<string, KeyedCheck>;
+  /** The circuit breaker's own condition (`controls.circuitBreaker.when`) with its timing, if the plan has one. */
+  circuitBreaker?: { when: ConditionDef; timing: ConditionTiming };
   /** Preconditions by name, keyed `check:<name>`. */
   preconditions: KeyedCheck[];
   /** Every condition in the plan (messages are validated against them; the first observation reads them). */

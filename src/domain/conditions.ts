@@ -27,18 +27,55 @@ export interface EvalContext {
   phaseStart: Millis;
 }
 
-const ms = (text: string | undefined) => (text === undefined ? undefined : (tryParseDuration(text) ?? 0));
-
-const metricsByCondition = new WeakMap<ConditionDef, string[]>();
-
-/** The metric names a condition reads, for deciding what to observe. The list is shared: do not change it. */
-export function metricsOf(cond: ConditionDef): string[] {
-  let list = metricsByCondition.get(cond);
-  if (!list) metricsByCondition.set(cond, (list = computeMetricsOf(cond)));
-  return list;
+/**
+ * A condition's durations and counts in numbers, parsed once when the plan is compiled (src/plan/compile.ts): how far
+ * back an anomaly looks, the gap a freshness or absence rule allows, the incident window, and the sustain rule —
+ * `for`, N consecutive windows of a length, or a total of failed measurements — and its own evaluation interval.
+ */
+export interface ConditionTiming {
+  lookbackMs?: number;
+  /** freshness: the allowed gap (`maxGap`); absence: how long absent fires (`longerThan`). */
+  gapMs?: number;
+  withinMs?: number;
+  forMs?: number;
+  windowMs?: number;
+  windows?: number;
+  failureLimit?: number;
+  /** The condition's own `interval`: it is judged at that cadence. */
+  everyMs?: number;
 }
 
-function computeMetricsOf(cond: ConditionDef): string[] {
+const msOf = (text: string | undefined): number | undefined => (text === undefined ? undefined : (tryParseDuration(text) ?? 0));
+
+/** The timing of `cond`, parsed now: the compiler does this once per condition; other readers when they need it. */
+export function conditionTiming(cond: ConditionDef): ConditionTiming {
+  const timing: ConditionTiming = {};
+  if ('interval' in cond && cond.interval !== undefined) timing.everyMs = msOf(cond.interval);
+  switch (cond.kind) {
+    case 'anomaly':
+      timing.lookbackMs = msOf(cond.lookback);
+      break;
+    case 'freshness':
+      timing.gapMs = msOf(cond.maxGap);
+      break;
+    case 'absence':
+      timing.gapMs = msOf(cond.longerThan);
+      break;
+    case 'incidents':
+      timing.withinMs = msOf(cond.within);
+      break;
+  }
+  if (cond.kind === 'threshold' || cond.kind === 'relative' || cond.kind === 'anomaly') {
+    if (cond.for !== undefined) timing.forMs = msOf(cond.for);
+    if (cond.window !== undefined) timing.windowMs = msOf(cond.window);
+    if (cond.consecutiveWindows !== undefined) timing.windows = cond.consecutiveWindows;
+    if (cond.failureLimit !== undefined) timing.failureLimit = cond.failureLimit;
+  }
+  return timing;
+}
+
+/** The metric names a condition reads, for deciding what to observe. */
+export function metricsOf(cond: ConditionDef): string[] {
   switch (cond.kind) {
     case 'threshold':
     case 'anomaly':
@@ -76,27 +113,10 @@ export function compare(value: number, op: '<' | '<=' | '>' | '>=' | '==' | '!='
 
 const thresholdDetails = new WeakMap<ConditionDef, { value: number; detail: string }>();
 
-const baselineKeys = new Map<string, Map<string, string>>();
-/** `<capture>:<metric>`, the key of a captured baseline (built once: it is looked up on every evaluation). */
-function baselineKey(capture: string, metric: string): string {
-  let byMetric = baselineKeys.get(capture);
-  if (!byMetric) baselineKeys.set(capture, (byMetric = new Map()));
-  let key = byMetric.get(metric);
-  if (key === undefined) byMetric.set(metric, (key = `${capture}:${metric}`));
-  return key;
-}
-
-const unitsByPlan = new WeakMap<Plan, Map<string, string>>();
-
+/** ` <unit>` of a metric as the plan declares it, or nothing. */
 function unitOf(plan: Plan, metric: string): string {
-  let units = unitsByPlan.get(plan);
-  if (!units) unitsByPlan.set(plan, (units = new Map()));
-  let unit = units.get(metric);
-  if (unit === undefined) {
-    const name = plan.metrics[metric]?.unit;
-    units.set(metric, (unit = name ? ` ${name}` : ''));
-  }
-  return unit;
+  const name = plan.metrics[metric]?.unit;
+  return name ? ` ${name}` : '';
 }
 
 // Details are written on every evaluation and metric values repeat: format each number once.
@@ -131,8 +151,8 @@ function reading(ctx: EvalContext, metric: string): { value: number; samples?: n
 
 const isVerdict = (x: unknown): x is Verdict => typeof x === 'object' && x !== null && 'result' in x;
 
-/** Evaluates `cond` now. */
-export function evaluateCondition(cond: ConditionDef, ctx: EvalContext): Verdict {
+/** Evaluates `cond` now, with its `timing` as compiled (or parsed now when the caller has none). */
+export function evaluateCondition(cond: ConditionDef, ctx: EvalContext, timing: ConditionTiming = conditionTiming(cond)): Verdict {
   const { plan, state, now } = ctx;
   switch (cond.kind) {
     case 'threshold': {
@@ -159,7 +179,7 @@ export function evaluateCondition(cond: ConditionDef, ctx: EvalContext): Verdict
         baseline = b.value;
         baselineName = cond.baseline.metric;
       } else if ('capture' in cond.baseline) {
-        baseline = state.baselines[baselineKey(cond.baseline.capture, cond.metric)];
+        baseline = state.baselines[`${cond.baseline.capture}:${cond.metric}`];
         baselineName = `baseline captured ${cond.baseline.capture}`;
         if (baseline === undefined) return { result: 'inconclusive', detail: `${cond.metric}: no ${baselineName} yet` };
       } else {
@@ -177,7 +197,7 @@ export function evaluateCondition(cond: ConditionDef, ctx: EvalContext): Verdict
     case 'anomaly': {
       const r = reading(ctx, cond.metric);
       if (isVerdict(r)) return r;
-      const since = now - (ms(cond.lookback) ?? 0);
+      const since = now - (timing.lookbackMs ?? 0);
       // The current value is judged against the history before it (newest last; read back to the lookback).
       const { count, mean, stdDev } = meanAndStdDevSince(state.history[cond.metric] ?? [], since, now);
       if (count < cond.minSamples) {
@@ -207,7 +227,7 @@ export function evaluateCondition(cond: ConditionDef, ctx: EvalContext): Verdict
       if (r?.status === 'error') return { result: 'error', detail: `${cond.metric}: source error (${r.detail})` };
       const last = state.lastEventAt[cond.metric] ?? ctx.phaseStart;
       const gap = Math.max(0, now - last);
-      const limit = ms(cond.kind === 'freshness' ? cond.maxGap : cond.longerThan) ?? 0;
+      const limit = timing.gapMs ?? 0;
       const absent = gap > limit;
       const gapText = `${cond.metric}: last events ${gap === 0 ? 'just now' : `${formatDuration(Math.floor(gap / 1000) * 1000) || '0s'} ago`}`;
       return cond.kind === 'freshness'
@@ -215,7 +235,7 @@ export function evaluateCondition(cond: ConditionDef, ctx: EvalContext): Verdict
         : { result: absent ? 'true' : 'false', value: gap, detail: `${gapText} (absent longer than ${cond.longerThan} fires)` };
     }
     case 'incidents': {
-      const from = Math.max(cond.scope === 'phase' ? ctx.phaseStart : state.startedAt, cond.within ? now - (ms(cond.within) ?? 0) : -Infinity);
+      const from = Math.max(cond.scope === 'phase' ? ctx.phaseStart : state.startedAt, cond.within ? now - (timing.withinMs ?? 0) : -Infinity);
       const counts: Record<string, number> = {};
       for (const incident of state.incidents) {
         if (incident.at >= from) counts[incident.severity] = (counts[incident.severity] ?? 0) + 1;

@@ -14,17 +14,6 @@ export type DurationString = string;
 
 /** Returns the duration in milliseconds, or undefined when `text` is not a duration. */
 export function tryParseDuration(text: string): number | undefined {
-  // Plans name a few dozen durations and the machine reads them on every tick: parse each text once.
-  if (parsed.has(text)) return parsed.get(text);
-  const value = parseDurationText(text);
-  if (parsed.size > 10_000) parsed.clear();
-  parsed.set(text, value);
-  return value;
-}
-
-const parsed = new Map<string, number | undefined>();
-
-function parseDurationText(text: string): number | undefined {
   const trimmed = text.trim();
   if (trimmed === '') return undefined;
   if (trimmed === '0') return 0;

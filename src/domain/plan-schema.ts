@@ -20,8 +20,8 @@ export const Name = z
 export const MAX_DURATION_MS = 366 * 86_400_000;
 
 /**
- * The longest text read as a duration ("1d23h59m59s999ms" has 16 characters). Longer text is not parsed at all: the
- * duration parser keeps every text it has seen in a cache, which megabyte-long strings in hostile plans would fill.
+ * The longest text read as a duration ("1d23h59m59s999ms" has 16 characters). Longer text is not parsed at all: a
+ * megabyte-long "duration" in a hostile plan is refused by its length, not scanned.
  */
 const MAX_DURATION_TEXT = 64;
 

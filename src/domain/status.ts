@@ -61,17 +61,17 @@ export function statusOf(compiled: CompiledPlan, state: RolloutState, rolloutId:
     waitingFor: state.waitingFor,
     hold: state.hold && { reason: state.hold.reason, since: state.hold.since, deadline: state.hold.deadline, decidedBy: state.hold.decidedBy },
     gates: phase
-      ? phase.gates.map(({ key, check }) => {
+      ? phase.gates.map(({ key, check, timing }) => {
           const track = state.tracks[key];
-          const progress = sustainProgress(track, check.when, state.now);
+          const progress = sustainProgress(track, timing, state.now);
           return { name: check.name, satisfied: track?.satisfied ?? false, detail: track?.detail && progress ? `${track.detail}; ${progress}` : track?.detail };
         })
       : [],
-    triggers: triggersAt(compiled, state.phaseIndex).map(({ key, trigger }) => {
+    triggers: triggersAt(compiled, state.phaseIndex).map(({ key, trigger, timing }) => {
       const track = state.tracks[key];
       const fired = track?.latched === true;
       const onItsWay = track !== undefined && (track.trueSince !== undefined || track.windowsPassed > 0 || (track.failures ?? 0) > 0);
-      const progress = !fired && onItsWay ? sustainProgress(track, trigger.when, state.now) : undefined;
+      const progress = !fired && onItsWay ? sustainProgress(track, timing, state.now) : undefined;
       return { name: trigger.name, action: trigger.action, fired, ...(progress ? { progress } : {}), ...(track?.detail ? { detail: track.detail } : {}) };
     }),
     approvers: Object.fromEntries(

@@ -5,9 +5,8 @@
  * pass). For a trigger, inconclusive evidence neither confirms nor clears a breach: the streak is kept, not
  * extended. Either way, missing data never moves a decision towards "safe".
  */
-import type { ConditionDef } from './plan-schema';
-import type { ConditionResult } from './conditions';
-import { formatDuration, tryParseDuration } from './duration';
+import type { ConditionResult, ConditionTiming } from './conditions';
+import { formatDuration } from './duration';
 import type { ConditionTrack, Millis } from './types';
 
 export type Polarity = 'gate' | 'trigger';
@@ -16,26 +15,13 @@ export function newTrack(): ConditionTrack {
   return { windowsPassed: 0, satisfied: false };
 }
 
-type Sustain = { forMs?: number; windowMs?: number; windows?: number; failureLimit?: number };
-const sustainByCondition = new WeakMap<ConditionDef, Sustain>();
-
-function sustainOf(cond: ConditionDef): Sustain {
-  let sustain = sustainByCondition.get(cond);
-  if (!sustain) sustainByCondition.set(cond, (sustain = computeSustain(cond)));
-  return sustain;
-}
-
-function computeSustain(cond: ConditionDef): Sustain {
-  if (cond.kind !== 'threshold' && cond.kind !== 'relative' && cond.kind !== 'anomaly') return {};
-  const forMs = cond.for === undefined ? undefined : tryParseDuration(cond.for);
-  const windowMs = cond.window === undefined ? undefined : tryParseDuration(cond.window);
-  return { forMs, windowMs, windows: cond.consecutiveWindows, failureLimit: cond.failureLimit };
-}
-
-/** Folds one evaluation at time `at` into the track and recomputes `satisfied`. Mutates and returns the track. */
+/**
+ * Folds one evaluation at time `at` into the track and recomputes `satisfied` under the condition's sustain rule
+ * (its compiled {@link ConditionTiming}). Mutates and returns the track.
+ */
 export function updateTrack(
   track: ConditionTrack,
-  cond: ConditionDef,
+  timing: ConditionTiming,
   result: ConditionResult,
   detail: string,
   at: Millis,
@@ -51,7 +37,7 @@ export function updateTrack(
   track.lastEvaluatedAt = at;
   track.detail = detail;
 
-  const { forMs, windowMs, windows, failureLimit } = sustainOf(cond);
+  const { forMs, windowMs, windows, failureLimit } = timing;
   if (failureLimit !== undefined) {
     // A total of failed measurements, consecutive or not (counted where the condition holds: a trigger's breach).
     if (result === 'true') track.failures = (track.failures ?? 0) + 1;
@@ -102,9 +88,9 @@ function foldWindow(
  * How far an unmet "for" or consecutive-windows rule has got, in words, for status views: "true for 2s of the 6s it
  * needs", "1 of 3 consecutive 5m windows passed". Undefined when the condition has no sustain rule or is met.
  */
-export function sustainProgress(track: ConditionTrack | undefined, cond: ConditionDef, now: Millis): string | undefined {
+export function sustainProgress(track: ConditionTrack | undefined, timing: ConditionTiming, now: Millis): string | undefined {
   if (!track || track.satisfied) return undefined;
-  const { forMs, windowMs, windows, failureLimit } = sustainOf(cond);
+  const { forMs, windowMs, windows, failureLimit } = timing;
   if (failureLimit !== undefined) return `${track.failures ?? 0} of ${failureLimit} failed measurements`;
   if (windows !== undefined && windowMs !== undefined) {
     return `${track.windowsPassed} of ${windows} consecutive ${formatDuration(windowMs)} windows passed`;

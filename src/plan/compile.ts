@@ -15,7 +15,7 @@ import type {
   Stage,
 } from '../domain/compiled-plan';
 import { observedMetrics, positionKey, readsMetrics } from '../domain/compiled-plan';
-import { metricsOf, checkKey } from '../domain/conditions';
+import { checkKey, conditionTiming, metricsOf } from '../domain/conditions';
 import { tryParseDuration } from '../domain/duration';
 import type { CheckDef, ConditionDef, PhaseDef, Plan, TaskDef, TriggerDef } from '../domain/plan-schema';
 
@@ -34,14 +34,15 @@ function holdPolicy(hold: TriggerDef['hold']): HoldPolicy {
 }
 
 function keyedTrigger(key: string, trigger: TriggerDef): KeyedTrigger {
-  return { key, trigger, metricDriven: readsMetrics(trigger.when), hold: holdPolicy(trigger.hold) };
+  return { key, trigger, timing: conditionTiming(trigger.when), metricDriven: readsMetrics(trigger.when), hold: holdPolicy(trigger.hold) };
 }
 
 function compileTask(task: TaskDef, scope: string): CompiledTask {
   return { def: task, name: task.name, key: `${scope}:${task.name}`, everyMs: msOf(task.every), repeatForMs: msOf(task.repeatFor) };
 }
 
-const keyed = (prefix: string, list: CheckDef[] | undefined): KeyedCheck[] => (list ?? []).map((check) => ({ key: `${prefix}${check.name}`, check }));
+const keyed = (prefix: string, list: CheckDef[] | undefined): KeyedCheck[] =>
+  (list ?? []).map((check) => ({ key: `${prefix}${check.name}`, check, timing: conditionTiming(check.when) }));
 
 function compilePhase(plan: Plan, phase: PhaseDef, index: number, rolloutTriggers: KeyedTrigger[]): CompiledPhase {
   const shared = plan.gates.filter((g) => !phase.useGates || phase.useGates.includes(g.name));
@@ -88,11 +89,8 @@ function allConditionsOf(plan: Plan): ConditionDef[] {
 export function compilePlan(plan: Plan): CompiledPlan {
   const rolloutTriggers = plan.triggers.map((t) => keyedTrigger(`trigger:${t.name}`, t));
   const phases = plan.phases.map((p, i) => compilePhase(plan, p, i, rolloutTriggers));
-  const checksByName = new Map(plan.checks.map((c) => [c.name, c]));
-  const preconditions = plan.preconditions.flatMap((name) => {
-    const check = checksByName.get(name);
-    return check ? [{ key: `check:${name}`, check }] : [];
-  });
+  const checksByName = new Map(keyed('check:', plan.checks).map((c) => [c.check.name, c]));
+  const preconditions = plan.preconditions.flatMap((name) => checksByName.get(name) ?? []);
   const allConditions = allConditionsOf(plan);
   const after = plan.afterFull;
   const verify = keyed('verify:', plan.rollback.verify?.checks);
@@ -105,10 +103,7 @@ export function compilePlan(plan: Plan): CompiledPlan {
     : undefined;
   const successCriteria = after?.successCriteria ? { overMs: msOf(after.successCriteria.over) ?? 0, checks: keyed('success:', after.successCriteria.checks) } : undefined;
 
-  const conditionAt = (key: string, when: ConditionDef, polarity: KeyedCondition['polarity']): KeyedCondition => {
-    const everyMs = 'interval' in when ? msOf(when.interval) : undefined;
-    return { key, when, polarity, ...(everyMs !== undefined ? { everyMs } : {}) };
-  };
+  const conditionAt = (key: string, when: ConditionDef, polarity: KeyedCondition['polarity']): KeyedCondition => ({ key, when, polarity, timing: conditionTiming(when) });
   /** The metric conditions folded into each observation at a position. */
   const tokenPhase = (before: string | undefined) => (before === undefined ? 0 : plan.phases.findIndex((p) => p.name === before));
   const activeAt = (index: number, stage: Stage, rollingBack: boolean, observeChecks: boolean): KeyedCondition[] => {
@@ -136,15 +131,15 @@ export function compilePlan(plan: Plan): CompiledPlan {
       for (const token of plan.tokens) {
         if (tokenPhase(token.before) <= index) continue;
         for (const name of token.requires) {
-          const check = checksByName.get(name);
-          if (check) add(`check:${name}`, check.when, 'gate');
+          const required = checksByName.get(name);
+          if (required) add(required.key, required.check.when, 'gate');
         }
       }
     }
     if (stage === 'stabilization') for (const { key, check } of stabilization?.gates ?? []) add(key, check.when, 'gate');
     if (stage === 'success-criteria') for (const { key, check } of successCriteria?.checks ?? []) add(key, check.when, 'gate');
     for (const b of plan.budgets) {
-      if (b.spend && phase && b.phases.includes(phase.name)) out.push({ key: `spend:${b.name}`, when: { kind: 'threshold', metric: b.spend.metric, op: '>=', value: 0 }, polarity: 'gate' });
+      if (b.spend && phase && b.phases.includes(phase.name)) out.push({ key: `spend:${b.name}`, when: { kind: 'threshold', metric: b.spend.metric, op: '>=', value: 0 }, polarity: 'gate', timing: {} });
     }
     return out;
   };
@@ -157,6 +152,7 @@ export function compilePlan(plan: Plan): CompiledPlan {
     phases,
     triggers: rolloutTriggers,
     checksByName,
+    ...(plan.controls.circuitBreaker?.when ? { circuitBreaker: { when: plan.controls.circuitBreaker.when, timing: conditionTiming(plan.controls.circuitBreaker.when) } } : {}),
     preconditions,
     allConditions,
     anomalyMetrics: new Set(allConditions.flatMap((c) => (c.kind === 'anomaly' ? [c.metric] : []))),

@@ -34,7 +34,7 @@ export function afterFull(run: Run): boolean {
       const total = run.compiled.stabilization?.durationMs ?? 0;
       if (state.now - (state.stageStartedAt ?? state.now) < total) return false;
       const gates = run.compiled.stabilization?.gates ?? [];
-      const failing = gates.filter(({ key, check }) => !isSatisfied(run, key, check.when).ok).map(({ check }) => check.name);
+      const failing = gates.filter(({ key, check, timing }) => !isSatisfied(run, key, check.when, timing).ok).map(({ check }) => check.name);
       log(run, 'stabilize', `stabilization of ${after?.stabilization?.duration} ended: ${failing.length ? `not stable: ${failing.join(', ')}` : 'stable'}`, undefined, true);
       notify(run, 'stabilization-report', `Stabilization ended: ${failing.length ? `not stable (${failing.join(', ')})` : 'stable'}`);
       for (const t of after?.stabilization?.tasks ?? []) if (t.on === 'exit') runTask(run, t, 'stabilization');
@@ -44,9 +44,9 @@ export function afterFull(run: Run): boolean {
       const over = run.compiled.successCriteria?.overMs ?? 0;
       if (state.now - (state.stageStartedAt ?? state.now) < over) return false;
       const results: Record<string, 'pass' | 'fail' | 'inconclusive'> = {};
-      for (const { key, check } of run.compiled.successCriteria?.checks ?? []) {
+      for (const { key, check, timing } of run.compiled.successCriteria?.checks ?? []) {
         const track = state.tracks[key];
-        const h = isSatisfied(run, key, check.when);
+        const h = isSatisfied(run, key, check.when, timing);
         results[check.name] = h.ok ? 'pass' : track?.inconclusiveSince !== undefined ? 'inconclusive' : 'fail';
       }
       state.successCriteria = results;

@@ -3,7 +3,7 @@
  * conditions in force, and whether a condition is satisfied now.
  */
 import { positionKey, readsMetrics, type KeyedCondition } from '../compiled-plan';
-import { checkKey, evaluateCondition, type EvalContext, type Verdict } from '../conditions';
+import { checkKey, evaluateCondition, type ConditionTiming, type EvalContext, type Verdict } from '../conditions';
 import { newTrack, updateTrack } from '../sustain';
 import type { UnmetCheck } from '../waits';
 import type { MetricReading, RolloutEvent } from '../types';
@@ -105,13 +105,13 @@ export function observe(run: Run, event: Extract<RolloutEvent, { type: 'observat
 
   // Fold this observation into every active metric condition.
   const ctx: EvalContext = { plan: run.plan, state, now: state.now, readings: event.metrics, phaseStart: state.phaseEnteredAt };
-  for (const { key, when, polarity, everyMs } of activeMetricConditions(run)) {
+  for (const { key, when, polarity, timing } of activeMetricConditions(run)) {
     const track = (state.tracks[key] ??= newTrack());
     // A condition with an interval of its own is judged at that cadence, not at every observation.
-    const every = state.trustV2 ? everyMs : undefined;
+    const every = state.trustV2 ? timing.everyMs : undefined;
     if (every !== undefined && track.lastEvaluatedAt !== undefined && at - track.lastEvaluatedAt < every) continue;
-    const verdict = evaluateCondition(when, ctx);
-    updateTrack(track, when, verdict.result, verdict.detail, at, polarity, { openWindowCounts: state.trustV2 });
+    const verdict = evaluateCondition(when, ctx, timing);
+    updateTrack(track, timing, verdict.result, verdict.detail, at, polarity, { openWindowCounts: state.trustV2 });
   }
   if (errors > 0) sourceErrors(run, event);
   circuitBreaker(run, ctx);
@@ -121,8 +121,8 @@ export function observe(run: Run, event: Extract<RolloutEvent, { type: 'observat
 }
 
 /** A condition's verdict now, on `readings` if given. */
-export function evaluate(run: Run, cond: ConditionDef, readings?: Record<string, MetricReading>): Verdict {
-  return evaluateCondition(cond, { plan: run.plan, state: run.state, now: run.state.now, readings, phaseStart: run.state.phaseEnteredAt });
+export function evaluate(run: Run, cond: ConditionDef, timing: ConditionTiming, readings?: Record<string, MetricReading>): Verdict {
+  return evaluateCondition(cond, { plan: run.plan, state: run.state, now: run.state.now, readings, phaseStart: run.state.phaseEnteredAt }, timing);
 }
 
 /** Metric-reading conditions that are evaluated on each observation right now, with their track keys. */
@@ -133,12 +133,12 @@ export function activeMetricConditions(run: Run): KeyedCondition[] {
 }
 
 /** Satisfied now? Metric conditions use their track; others are evaluated on the spot. */
-export function isSatisfied(run: Run, key: string, cond: ConditionDef): { ok: boolean; detail: string } {
+export function isSatisfied(run: Run, key: string, cond: ConditionDef, timing: ConditionTiming): { ok: boolean; detail: string } {
   if (readsMetrics(cond)) {
     const track = run.state.tracks[key];
     return { ok: track?.satisfied ?? false, detail: track?.detail ?? `${describeKey(key)}: not evaluated yet` };
   }
-  const verdict = evaluate(run, cond);
+  const verdict = evaluate(run, cond, timing);
   return { ok: verdict.result === 'true', detail: verdict.detail };
 }
 
@@ -148,8 +148,8 @@ export function unmetChecks(run: Run, names: string[]): UnmetCheck[] {
   for (const name of names) {
     const c = run.compiled.checksByName.get(name);
     if (!c) continue;
-    const h = isSatisfied(run, `check:${c.name}`, c.when);
-    if (!h.ok) unmet.push({ check: c.name, detail: h.detail });
+    const h = isSatisfied(run, c.key, c.check.when, c.timing);
+    if (!h.ok) unmet.push({ check: c.check.name, detail: h.detail });
   }
   return unmet;
 }
@@ -157,7 +157,7 @@ export function unmetChecks(run: Run, names: string[]): UnmetCheck[] {
 /** Runs the named http and command checks now. */
 export function runChecks(run: Run, names: string[]): void {
   for (const name of names) {
-    const c = run.compiled.checksByName.get(name);
+    const c = run.compiled.checksByName.get(name)?.check;
     if (c && (c.when.kind === 'http' || c.when.kind === 'command')) {
       run.commands.push({ type: 'run-check', check: checkKey(c.when), scope: `check:${c.name}` });
     }

@@ -2,9 +2,8 @@
  * Progression through the phases: whether the current phase may be left, what entering the next one needs
  * (providers, preconditions, tokens, entry checks, approvals, budgets, change windows), and entering it.
  */
-import { observedMetrics } from '../compiled-plan';
+import { observedMetrics, type KeyedCheck } from '../compiled-plan';
 import { validApprovers } from '../conditions';
-import type { CheckDef } from '../plan-schema';
 import { endOfDayReached, insideWindows, nextWindowOpening } from '../calendar';
 import { formatDuration } from '../duration';
 import { describeWait, type Wait } from '../waits';
@@ -90,12 +89,12 @@ export function phaseDone(run: Run): boolean {
   if (elapsed < minMs && !eodReached) {
     waiting.push({ kind: 'minimum', phase: phase.name, duration: def.minDuration ?? '0', endsAt: state.phaseEnteredAt + minMs, left: minMs - elapsed, ...(eod ? { endOfDay: eod } : {}) });
   }
-  for (const { key, check } of phase.until) {
-    const h = isSatisfied(run, key, check.when);
+  for (const { key, check, timing } of phase.until) {
+    const h = isSatisfied(run, key, check.when, timing);
     if (!h.ok) waiting.push({ kind: 'until', phase: phase.name, check: check.name, detail: h.detail });
   }
-  for (const { key, check } of phase.gates) {
-    const h = isSatisfied(run, key, check.when);
+  for (const { key, check, timing } of phase.gates) {
+    const h = isSatisfied(run, key, check.when, timing);
     if (!h.ok) waiting.push({ kind: 'gate', phase: phase.name, name: check.name, detail: h.detail });
   }
   for (const a of phase.approvals) {
@@ -175,8 +174,8 @@ function entryRequirements(run: Run, index: number): Wait[] {
       unmet.push({ kind: 'token', id: token.id, role: token.role, phase: before ?? phase.name, blockedBy: unmetChecks(run, token.requires) });
     }
   }
-  for (const { key, check } of phase.entry) {
-    const h = isSatisfied(run, key, check.when);
+  for (const { key, check, timing } of phase.entry) {
+    const h = isSatisfied(run, key, check.when, timing);
     if (!h.ok) unmet.push({ kind: 'entry', phase: phase.name, check: check.name, detail: h.detail });
   }
   for (const a of phase.approvals) {
@@ -262,18 +261,18 @@ function rationale(run: Run, index: number): string {
   const { plan, state } = run;
   const prev = currentPhase(run);
   const parts: string[] = [];
-  const detail = (key: string, check: CheckDef) => state.tracks[key]?.detail ?? isSatisfied(run, key, check.when).detail;
+  const detail = ({ key, check, timing }: KeyedCheck) => state.tracks[key]?.detail ?? isSatisfied(run, key, check.when, timing).detail;
   if (prev) {
     const { def } = prev;
     if (prev.minMs !== undefined && state.now - state.phaseEnteredAt >= prev.minMs) parts.push(`${def.minDuration} minimum in ${prev.name} elapsed`);
     else if (def.calendar?.endOfDay) parts.push(`end of day ${def.calendar.endOfDay} ${def.calendar.timezone ?? 'UTC'} reached in ${prev.name} (before its ${def.minDuration} minimum)`);
-    const until = prev.until.map(({ key, check }) => `${check.name} (${detail(key, check)})`);
+    const until = prev.until.map((c) => `${c.check.name} (${detail(c)})`);
     if (until.length) parts.push(`until ${until.join('; ')}`);
-    const gates = prev.gates.map(({ key, check }) => `${check.name} ok (${detail(key, check)})`);
+    const gates = prev.gates.map((c) => `${c.check.name} ok (${detail(c)})`);
     if (gates.length) parts.push(`gates: ${gates.join('; ')}`);
   }
   const next = run.compiled.phases[index];
-  const entry = (next?.entry ?? []).map(({ key, check }) => `${check.name} ok (${detail(key, check)})`);
+  const entry = (next?.entry ?? []).map((c) => `${c.check.name} ok (${detail(c)})`);
   if (entry.length) parts.push(`entry: ${entry.join('; ')}`);
   const tokens = plan.tokens.filter((t) => t.before === next?.name && state.tokensConsumed[t.id]);
   for (const t of tokens) parts.push(`token ${t.id} consumed by ${state.tokensConsumed[t.id]?.by} (${t.role}) with ${t.requires.join(', ')} holding`);

@@ -116,7 +116,7 @@ export function startRollback(run: Run, reason: string, outcome: Outcome, by?: s
 /** Finishes a rollback once every verification check holds. */
 export function verifyRollback(run: Run): void {
   const { plan, state } = run;
-  const failing = run.compiled.rollback.verify.filter(({ key, check }) => !isSatisfied(run, key, check.when).ok);
+  const failing = run.compiled.rollback.verify.filter(({ key, check, timing }) => !isSatisfied(run, key, check.when, timing).ok);
   if (failing.length === 0 && state.rollback) {
     state.rollback.verified = true;
     log(run, 'rollback-verified', `metrics back to baseline ${formatDuration(state.now - state.rollback.startedAt)} after rollback (bound ${plan.rollback.verify?.within})`, undefined, true);
@@ -129,7 +129,7 @@ export function verifyRollback(run: Run): void {
 export function checkRollbackDeadline(run: Run): void {
   const { plan, state } = run;
   if (!state.rollback?.verifyUntil || state.now < state.rollback.verifyUntil) return;
-  const failing = run.compiled.rollback.verify.map(({ key, check }) => `${check.name}: ${isSatisfied(run, key, check.when).detail}`);
+  const failing = run.compiled.rollback.verify.map(({ key, check, timing }) => `${check.name}: ${isSatisfied(run, key, check.when, timing).detail}`);
   state.rollback.verified = false;
   log(run, 'rollback-unverified', `metrics did NOT return to baseline within ${plan.rollback.verify?.within} of rollback: ${failing.join('; ')}`, undefined, true);
   notify(run, 'rollback-verified', `Rollback NOT verified within ${plan.rollback.verify?.within}`);

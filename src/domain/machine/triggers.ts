@@ -34,11 +34,11 @@ function fireTriggers(run: Run, list: KeyedTrigger[], readings: Record<string, M
   if (state.status === 'rolling-back' || state.phaseIndex < 0) return;
   const fired: Array<{ keyed: KeyedTrigger; detail: string }> = [];
   for (const keyed of list) {
-    const { key, trigger } = keyed;
+    const { key, trigger, timing } = keyed;
     const track = (state.tracks[key] ??= newTrack());
     if (!keyed.metricDriven) {
-      const v = evaluate(run, trigger.when, readings);
-      updateTrack(track, trigger.when, v.result, v.detail, state.now, 'trigger', { openWindowCounts: state.trustV2 });
+      const v = evaluate(run, trigger.when, timing, readings);
+      updateTrack(track, timing, v.result, v.detail, state.now, 'trigger', { openWindowCounts: state.trustV2 });
     }
     if (track.satisfied && !track.latched) {
       track.latched = true;
@@ -108,8 +108,9 @@ export function sourceErrors(run: Run, event: Extract<RolloutEvent, { type: 'obs
 export function circuitBreaker(run: Run, ctx: EvalContext): void {
   const { plan, state } = run;
   const breaker = plan.controls.circuitBreaker;
-  if (!breaker?.when || state.phaseIndex < 0 || isFinished(state) || state.status === 'rolling-back') return;
-  const verdict = evaluateCondition(breaker.when, ctx);
+  const condition = run.compiled.circuitBreaker;
+  if (!breaker || !condition || state.phaseIndex < 0 || isFinished(state) || state.status === 'rolling-back') return;
+  const verdict = evaluateCondition(condition.when, ctx, condition.timing);
   if (verdict.result === 'true') state.breakerErrors = (state.breakerErrors ?? 0) + 1;
   else if (verdict.result === 'false') state.breakerErrors = undefined;
   if (state.breakerErrors === breaker.consecutiveErrors) {
