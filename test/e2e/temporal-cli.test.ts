@@ -152,7 +152,7 @@ describe('a rollout driven with the plain temporal CLI (docs/temporal-cli.md)', 
 
     await eventually('the rollout waits for the release manager in canary-10', waitingFor('release-manager'));
     expect(await status()).toMatchObject({ rolloutId: ROLLOUT, status: 'running', phase: 'canary-10', percent: 10 });
-    await eventually('the rollout is listed as running', async () => (await ok(`temporal workflow list --query "CanaryStatus='running'"`)).includes(ROLLOUT));
+    await eventually('the rollout is listed as running', async () => (await ok(`temporal workflow list --query "CanaryStatus='running' AND ExecutionStatus='Running'"`)).includes(ROLLOUT));
 
     const refused = await sh(`temporal workflow update execute --workflow-id "$ROLLOUT" --name approve --input '{"role":"release-manager","by":"mallory@example.com"}'`);
     expect(refused.code).toBe(1);
