@@ -176,6 +176,10 @@ export interface OpsLogEntry {
   actor?: string;
   /** Metric values behind the decision. */
   metrics?: Record<string, number | string>;
+  /** When the newest of those readings was observed. */
+  observedAt?: Millis;
+  /** Readings among `metrics` observed before `observedAt` (their source did not answer since), with when. */
+  olderReadings?: Record<string, Millis>;
   /** On a `refuse` entry: why, as data (the reason names the message too). */
   refusal?: Refusal;
   /** On an `approve` or `reject` entry: the decision, as data. */
@@ -389,7 +393,18 @@ export interface RolloutResult {
   finalPercent: number;
   phase: string;
   /** Every decision, with its time as epoch milliseconds (`at`) and as an ISO 8601 string (`time`). */
-  decisions: Array<{ at: Millis; time: string; phase: string; action: DecisionAction; reason: string }>;
+  decisions: Array<{
+    at: Millis;
+    time: string;
+    phase: string;
+    action: DecisionAction;
+    reason: string;
+    /** The readings the decision was made on, and when they were observed (ISO 8601), where it cites any. */
+    readings?: Record<string, number | string>;
+    observedAt?: string;
+  }>;
+  /** Every approval and rejection received, in order, with who, which role, of what and whether its signature verified. */
+  approvals?: ApprovalRecord[];
   opsLog: OpsLogEntry[];
   rollbackVerified?: boolean;
   successCriteria?: Record<string, 'pass' | 'fail' | 'inconclusive'>;

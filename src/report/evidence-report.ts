@@ -38,6 +38,10 @@ export interface EvidenceEntry {
   actor?: string;
   /** Metric values behind the decision (a snapshot), when the entry carries them. */
   metrics?: Record<string, number | string>;
+  /** When the newest of those readings was observed (ISO 8601). */
+  observedAt?: string;
+  /** Readings observed before that (their source did not answer since), with when (ISO 8601). */
+  olderReadings?: Record<string, string>;
   /**
    * On a phase change into a phase that needed approvals: who approved entering it ("release-manager@demo
    * (release-manager)"), from the approvals logged for that phase up to this entry.
@@ -356,6 +360,8 @@ function toEntry(e: OpsLogEntry): EvidenceEntry {
     rationale: e.reason,
     ...(e.actor ? { actor: e.actor } : {}),
     ...(e.metrics && Object.keys(e.metrics).length > 0 ? { metrics: e.metrics } : {}),
+    ...(e.observedAt !== undefined ? { observedAt: iso(e.observedAt) } : {}),
+    ...(e.olderReadings ? { olderReadings: Object.fromEntries(Object.entries(e.olderReadings).map(([name, at]) => [name, iso(at)])) } : {}),
   };
 }
 

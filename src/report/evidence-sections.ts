@@ -181,11 +181,18 @@ function snapshotTable(report: EvidenceReport, entries: readonly EvidenceEntry[]
   };
 }
 
-/** "error_rate = 0.002 (gate errors-ok: < 0.01), p95_ms = 420". */
+/**
+ * "error_rate = 0.002 (gate errors-ok: < 0.01), p95_ms = 420 (read 08:08:00Z, before the last observation)"; then
+ * when the readings were observed, if that is not the decision's own instant.
+ */
 function metricsText(report: EvidenceReport, e: EvidenceEntry): string {
-  return Object.entries(e.metrics ?? {})
-    .map(([name, value]) => `${name} = ${valueText(report, e, name, value)}`)
+  const values = Object.entries(e.metrics ?? {})
+    .map(([name, value]) => {
+      const older = e.olderReadings?.[name];
+      return `${name} = ${valueText(report, e, name, value)}${older ? ` (read ${older}, before the last observation)` : ''}`;
+    })
     .join(', ');
+  return e.observedAt && e.observedAt !== e.at && values ? `${values}; observed ${e.observedAt}` : values;
 }
 
 /** A value rounded as the rationale rounds it, with the thresholds of the plan that read its metric where it was read. */

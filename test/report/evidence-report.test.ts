@@ -316,3 +316,26 @@ describe('the facts read from the history and the plan', () => {
     expect(stillUp).toContain("| Traffic at 0% | not reached: the rollout's last flag write did not set 0% |");
   });
 });
+
+describe('the readings behind a decision', () => {
+  test('say when they were observed, and which are older than that (their source stopped answering)', () => {
+    const entries: OpsLogEntry[] = [
+      { at: at(0), phase: 'before-start', percent: 0, action: 'start', reason: 'started' },
+      {
+        at: at(20),
+        phase: 'full',
+        percent: 100,
+        action: 'advance',
+        reason: 'advanced to full at 100% (from 10%): 20m minimum in canary elapsed',
+        metrics: { error_rate: 0.002, p95_ms: 420 },
+        observedAt: at(19),
+        olderReadings: { p95_ms: at(8) },
+      },
+    ];
+    const result: RolloutResult = { outcome: 'held', finalPercent: 100, phase: 'full', decisions: [], opsLog: entries };
+    const report = buildEvidenceReport({ rolloutId: 'r', running: true, result, generatedAt: at(21) });
+    expect(report.phaseChanges[0]).toMatchObject({ observedAt: '2026-01-14T08:19:00.000Z', olderReadings: { p95_ms: '2026-01-14T08:08:00.000Z' } });
+    const md = renderEvidenceMarkdown(report);
+    expect(md).toContain('error_rate = 0.002, p95_ms = 420 (read 2026-01-14T08:08:00.000Z, before the last observation); observed 2026-01-14T08:19:00.000Z');
+  });
+});

@@ -97,7 +97,7 @@ export function log(run: Run, action: DecisionAction, reason: string, actor?: st
     action,
     reason,
     ...(actor ? { actor } : {}),
-    ...(withMetrics ? { metrics: snapshot(run, metricNames) } : {}),
+    ...(withMetrics ? readings(run, metricNames) : {}),
     ...data,
   };
   state.opsLog.push(entry);
@@ -109,10 +109,24 @@ export function logRefusal(run: Run, what: string, refusal: Refusal, actor?: str
   log(run, 'refuse', `${what} refused: ${refusal.message}`, actor, false, undefined, { refusal });
 }
 
-export function snapshot(run: Run, names?: string[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [name, v] of Object.entries(run.state.latest)) if (!names || names.includes(name)) out[name] = v.value;
-  return out;
+/**
+ * The readings behind a decision: the latest value of each metric (of `names`, or all), when the newest of them was
+ * observed, and which were read before that (a metric whose source failed at the last observation keeps its older
+ * value: the decision says so instead of passing it off as current).
+ */
+function readings(run: Run, names?: string[]): Pick<OpsLogEntry, 'metrics' | 'observedAt' | 'olderReadings'> {
+  const metrics: Record<string, number> = {};
+  let observedAt: number | undefined;
+  for (const [name, v] of Object.entries(run.state.latest)) {
+    if (names && !names.includes(name)) continue;
+    metrics[name] = v.value;
+    if (observedAt === undefined || v.at > observedAt) observedAt = v.at;
+  }
+  let olderReadings: Record<string, number> | undefined;
+  for (const [name, v] of Object.entries(run.state.latest)) {
+    if (name in metrics && observedAt !== undefined && v.at < observedAt) (olderReadings ??= {})[name] = v.at;
+  }
+  return { metrics, ...(observedAt !== undefined ? { observedAt } : {}), ...(olderReadings ? { olderReadings } : {}) };
 }
 
 export function setStage(run: Run, stage: RolloutState['stage']): void {

@@ -124,7 +124,16 @@ export function resultOf(compiled: CompiledPlan, state: RolloutState): RolloutRe
     finalPercent: state.percent,
     phase: phaseName(plan, state.phaseIndex),
     // `time` beside `at`: the Temporal UI shows the result as JSON, where epoch milliseconds read as noise.
-    decisions: state.opsLog.map(({ at, phase, action, reason }) => ({ at, time: new Date(at).toISOString(), phase, action, reason })),
+    decisions: state.opsLog.map(({ at, phase, action, reason, metrics, observedAt }) => ({
+      at,
+      time: new Date(at).toISOString(),
+      phase,
+      action,
+      reason,
+      ...(metrics ? { readings: metrics } : {}),
+      ...(observedAt !== undefined ? { observedAt: new Date(observedAt).toISOString() } : {}),
+    })),
+    approvals: state.approvals,
     opsLog: state.opsLog,
     rollbackVerified: state.rollback?.verified,
     successCriteria: state.successCriteria,
