@@ -9,11 +9,12 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { checkKey } from '../domain/conditions';
 import { tryParseDuration } from '../domain/duration';
-import type { MetricReading, Millis } from '../domain/types';
+import type { ApprovalRequest, MetricReading, Millis } from '../domain/types';
 import type { ConditionDef, Plan, TaskDef } from '../plan/schema';
 import type { ConfigStore, ConfigValue } from '../providers/config/file-config-store';
 import type { FlagStore } from '../providers/flags/flag-store';
 import type { MetricSource } from '../providers/metrics/metric-source';
+import { approvalNeededNotification } from '../providers/notify/approval-message';
 import type { Notification, Notifier } from '../providers/notify/notifier';
 import { NotifyFailed } from '../providers/notify/notify-failed';
 import { redactSecrets } from '../providers/secrets/redact';
@@ -104,6 +105,8 @@ export interface NotifyChannelInput {
   /** The same for every attempt at this notification on this channel. */
   idempotencyKey: string;
   details?: NotifyInput['details'];
+  /** An approval request as data: the channel gets the rich approval message (evidence, the exact commands). */
+  approval?: ApprovalRequest;
 }
 
 export interface FlagLocksInput {
@@ -264,7 +267,7 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
         await whileHeartbeating(() =>
           deps
             .notifier(input.channel.name, input.channel.config)
-            .send({ ...input.details, channel: input.channel.name, event: input.event, message: input.message, rolloutId: input.rolloutId, idempotencyKey: input.idempotencyKey }),
+            .send({ ...input.details, ...approvalDetails(input), channel: input.channel.name, event: input.event, message: input.message, rolloutId: input.rolloutId, idempotencyKey: input.idempotencyKey }),
         );
       } catch (err) {
         const failure = err instanceof NotifyFailed ? err : new NotifyFailed(`${input.channel.name}: ${(err as Error).message}`, input.channel.name, true);
@@ -380,4 +383,27 @@ function shell(command: string, timeoutMs: number): Promise<{ exitCode: number; 
       resolve({ exitCode: code, output: `${stdout}${stderr}`.trim() });
     });
   });
+}
+
+/**
+ * The rich parts of an approval-needed notification (title, severity, each gate against its threshold, the exact
+ * `canary approve` and `temporal workflow signal` commands), built from the machine's request; the message stays the
+ * machine's own words.
+ */
+function approvalDetails(input: NotifyChannelInput): NotifyInput['details'] {
+  const request = input.approval;
+  if (!request) return undefined;
+  const { title, severity, fields, actions } = approvalNeededNotification({
+    channel: input.channel.name,
+    rolloutId: input.rolloutId,
+    planName: request.planName,
+    phase: request.phase,
+    role: request.role,
+    quorum: { have: request.have, need: request.need },
+    evidence: request.evidence.map((e) => ({ ...e, value: e.value })),
+    subject: request.subject,
+    signatureRequired: request.signatureRequired,
+    ...(request.reason ? { reason: request.reason } : {}),
+  });
+  return { title, severity, fields, actions };
 }

@@ -124,7 +124,7 @@ export type RolloutCommand =
   | { type: 'check-providers' }
   | { type: 'run-task'; task: string; scope: string }
   | { type: 'run-check'; check: string; scope: string }
-  | { type: 'notify'; event: NotificationEvent; channels: string[]; message: string }
+  | { type: 'notify'; event: NotificationEvent; channels: string[]; message: string; approval?: ApprovalRequest }
   | { type: 'log'; entry: OpsLogEntry }
   | { type: 'wake'; at: Millis };
 
@@ -184,6 +184,35 @@ export interface OpsLogEntry {
   refusal?: Refusal;
   /** On an `approve` or `reject` entry: the decision, as data. */
   approval?: ApprovalDecision;
+}
+
+/**
+ * What an `approval-needed` notification asks, as data, for channels that show it richly (the exact approve command,
+ * each gate against its threshold): src/providers/notify/approval-message.ts renders it.
+ */
+export interface ApprovalRequest {
+  planName: string;
+  role: string;
+  phase: string;
+  /** `phase:<name>`: what an approval decides. */
+  subject: string;
+  have: number;
+  need: number;
+  /** The approval must be signed (the command needs `--key`). */
+  signatureRequired: boolean;
+  reason?: string;
+  /** The current phase's threshold gates as the rollout last judged them. */
+  evidence: GateEvidence[];
+}
+
+export interface GateEvidence {
+  name: string;
+  /** The latest reading of the gate's metric; absent with no data. */
+  value?: number;
+  threshold: number;
+  comparator: string;
+  unit?: string;
+  verdict: 'pass' | 'fail' | 'inconclusive' | 'no-data' | 'error';
 }
 
 /** Why a message is refused, by kind, for callers that act on it: the message is for people. */

@@ -177,7 +177,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
         const idempotencyKey = `${info.workflowId}/${info.runId}/${seq}/${channel.name}`;
         const delivery: Promise<void> = notifyChannel
           .executeWithOptions({ ...NOTIFY_CHANNEL, summary: `notify ${channel.name}: ${c.event}` }, [
-            { rolloutId: info.workflowId, channel, event: c.event, message: c.message, idempotencyKey },
+            { rolloutId: info.workflowId, channel, event: c.event, message: c.message, idempotencyKey, ...(c.approval ? { approval: c.approval } : {}) },
           ])
           .catch((err: unknown) => {
             const detail = err instanceof ActivityFailure ? (err.cause?.message ?? err.message) : String(err);

@@ -5,7 +5,7 @@
 import { describeWait, tokenHolds, type Wait } from '../waits';
 import type { CompiledPhase, CompiledPlan } from '../compiled-plan';
 import type { Plan } from '../plan-schema';
-import type { DecisionAction, NotificationEvent, OpsLogEntry, Refusal, RolloutCommand, RolloutState, RolloutStatus } from '../types';
+import type { ApprovalRequest, DecisionAction, NotificationEvent, OpsLogEntry, Refusal, RolloutCommand, RolloutState, RolloutStatus } from '../types';
 
 /** One application of the machine to one event: the compiled plan, the state it changes, the commands it emits. */
 export interface Run {
@@ -81,10 +81,11 @@ export function evidence(run: Run): string {
     .join('; ');
 }
 
-export function notify(run: Run, event: NotificationEvent, message: string, extraChannels: string[] = []): void {
+/** Notifies the channels the plan routes `event` to (and `extraChannels`), with data for rich channels if any. */
+export function notify(run: Run, event: NotificationEvent, message: string, extraChannels: string[] = [], approval?: ApprovalRequest): void {
   const channels = new Set(extraChannels);
   for (const n of run.plan.notifications) if (n.on.includes(event)) n.channels.forEach((c) => channels.add(c));
-  if (channels.size > 0) run.commands.push({ type: 'notify', event, channels: [...channels].sort(), message });
+  if (channels.size > 0) run.commands.push({ type: 'notify', event, channels: [...channels].sort(), message, ...(approval ? { approval } : {}) });
 }
 
 /** Appends a line to the ops log (and emits it), with the metric values behind it when `withMetrics`. */

@@ -2,12 +2,12 @@
  * Progression through the phases: whether the current phase may be left, what entering the next one needs
  * (providers, preconditions, tokens, entry checks, approvals, budgets, change windows), and entering it.
  */
-import { observedMetrics, type KeyedCheck } from '../compiled-plan';
+import { observedMetrics, type CompiledApproval, type KeyedCheck } from '../compiled-plan';
 import { validApprovers } from '../conditions';
 import { endOfDayReached, insideWindows, nextWindowOpening } from '../calendar';
 import { formatDuration } from '../duration';
 import { describeWait, type Wait } from '../waits';
-import type { RolloutStatus } from '../types';
+import type { ApprovalRequest, GateEvidence, RolloutStatus } from '../types';
 import { type Run, currentPhase, isFinished, evidence, log, notify, setStatus, setWaiting } from './context';
 import { afterFull } from './after-full';
 import { cohortLevel, setCohortFlags } from './flag-writes';
@@ -127,6 +127,23 @@ export function phaseDone(run: Run): boolean {
   return waiting.length === 0;
 }
 
+/**
+ * The current phase's threshold gates as the rollout last judged them, for an approver: the latest reading against
+ * the threshold, and pass, fail or no data (a gate whose track has no usable data is never a pass).
+ */
+function gateEvidence(run: Run): GateEvidence[] {
+  const { state, plan } = run;
+  return (currentPhase(run)?.gates ?? []).flatMap(({ key, check }): GateEvidence[] => {
+    const when = check.when;
+    if (when.kind !== 'threshold') return [];
+    const track = state.tracks[key];
+    const latest = state.latest[when.metric];
+    const unit = plan.metrics[when.metric]?.unit;
+    const verdict: GateEvidence['verdict'] = track?.satisfied ? 'pass' : track?.inconclusiveSince !== undefined ? 'no-data' : track ? 'fail' : 'inconclusive';
+    return [{ name: check.name, ...(latest ? { value: latest.value } : {}), threshold: when.value, comparator: when.op, ...(unit ? { unit } : {}), verdict }];
+  });
+}
+
 /** Tries to enter the next phase (or the first); returns true if it did. */
 export function enterNext(run: Run, options: { promotedBy?: string }): boolean {
   const { state } = run;
@@ -193,20 +210,36 @@ function entryRequirements(run: Run, index: number): Wait[] {
         at: 'enter',
         ...(rejected?.decision === 'reject' ? { rejected: { by: rejected.by, ...(rejected.reason ? { reason: rejected.reason } : {}) } } : {}),
       });
-      requestApproval(run, a.role, phase.name, a.def.reason, a.escalateMs, a.def.escalate?.to);
+      requestApproval(run, a, phase.name, have);
     }
   }
   return unmet;
 }
 
 /** Asks for an approval once (notification and ops log), and escalates it once when it is overdue. */
-function requestApproval(run: Run, role: string, phase: string, reason: string | undefined, escalateMs: number | undefined, escalateTo: string[] | undefined): void {
-  const { state } = run;
+function requestApproval(run: Run, approval: CompiledApproval, phase: string, have: number): void {
+  const { state, plan } = run;
+  const { role, escalateMs } = approval;
+  const reason = approval.def.reason;
+  const escalateTo = approval.def.escalate?.to;
   const key = `approval:${phase}:${role}`;
   if (state.notified[key] === undefined) {
     state.notified[key] = state.now;
     const gates = evidence(run);
-    notify(run, 'approval-needed', `Approval needed: ${role} to enter ${phase}${reason ? ` — ${reason}` : ''}. Evidence: ${gates || 'no metrics yet'}. Approve with: canary approve <rollout-id> --role ${role}`);
+    const signatureRequired = approval.def.signatureRequired ?? plan.roles[role]?.signatureRequired ?? false;
+    const request: ApprovalRequest = {
+      planName: plan.name,
+      role,
+      phase,
+      subject: `phase:${phase}`,
+      have,
+      need: approval.quorum,
+      signatureRequired,
+      ...(reason ? { reason } : {}),
+      evidence: gateEvidence(run),
+    };
+    const command = `canary approve <rollout-id> --role ${role} --by <your id>${signatureRequired ? ` --key <${role} private JWK>` : ''}`;
+    notify(run, 'approval-needed', `Approval needed: ${role} to enter ${phase}${reason ? ` — ${reason}` : ''}. Evidence: ${gates || 'no metrics yet'}. Approve with: ${command}`, [], request);
     log(run, 'wait', `waiting for ${role} approval to enter ${phase}`);
   } else if (escalateMs !== undefined && state.notified[`escalated:${key}`] === undefined && state.now - (state.notified[key] ?? state.now) >= escalateMs) {
     state.notified[`escalated:${key}`] = state.now;

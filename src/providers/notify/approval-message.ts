@@ -44,6 +44,8 @@ export interface ApprovalMessageInput {
   approvalUrl?: string;
   /** The Temporal namespace, added to the `temporal` command when given. */
   namespace?: string;
+  /** The approval must be signed: `canary approve` needs the approver's private key (`--key`). */
+  signatureRequired?: boolean;
 }
 
 /** Stands in for the approver's identity in the `temporal` command; the rollout refuses it, so it must be replaced. */
@@ -108,15 +110,23 @@ export function describeEvidence(evidence: ApprovalEvidence): string {
     : `${withUnit(evidence.value)} ${threshold} (${evidence.verdict})`;
 }
 
-/** The two ways to approve: `canary approve` and the raw Temporal signal with the same input. */
-export function approveActions(input: Pick<ApprovalMessageInput, 'rolloutId' | 'role' | 'phase' | 'subject' | 'namespace'>): NotificationAction[] {
+/**
+ * The two ways to approve, exactly as they must be run: `canary approve` with the approver's id (`--by`) and, for a
+ * role that signs, the private key (`--key`); and the raw Temporal signal with the same input (for a role that signs,
+ * its input must first be signed with `canary sign`).
+ */
+export function approveActions(input: Pick<ApprovalMessageInput, 'rolloutId' | 'role' | 'phase' | 'subject' | 'namespace' | 'signatureRequired'>): NotificationAction[] {
   const signalInput: ApproveInput = { role: input.role, by: APPROVER_PLACEHOLDER, subject: input.subject ?? `phase:${input.phase}` };
   const id = shellQuote(input.rolloutId);
   const namespace = input.namespace ? ` --namespace ${shellQuote(input.namespace)}` : '';
+  const key = input.signatureRequired ? ` --key ${shellQuote(`${input.role}.jwk`)}` : '';
+  const replace = input.signatureRequired
+    ? `replace ${APPROVER_PLACEHOLDER} with your approver id, and sign the input with \`canary sign\` first: ${input.role} approvals must be signed`
+    : `replace ${APPROVER_PLACEHOLDER} with your approver id`;
   return [
-    { label: 'Approve', command: `canary approve ${id} --role ${shellQuote(input.role)}` },
+    { label: `Approve (replace ${APPROVER_PLACEHOLDER} with your approver id${input.signatureRequired ? `; ${input.role}.jwk is your private key` : ''})`, command: `canary approve ${id} --role ${shellQuote(input.role)} --by ${APPROVER_PLACEHOLDER}${key}` },
     {
-      label: `Or with the Temporal CLI (replace ${APPROVER_PLACEHOLDER} with your approver id)`,
+      label: `Or with the Temporal CLI (${replace})`,
       command: `temporal workflow signal --workflow-id ${id}${namespace} --name approve --input ${shellQuote(JSON.stringify(signalInput))}`,
     },
   ];

@@ -68,7 +68,8 @@ describe('approval-needed message', () => {
 
   it('gives the canary command and the temporal signal with the fields of ApproveInput', () => {
     const [approve, temporal] = approvalNeededNotification(INPUT).actions!;
-    expect(approve).toEqual({ label: 'Approve', command: 'canary approve rollout:ceo-sprint:prod --role cfo' });
+    // Run as printed (with the id filled in), it is accepted: --by names the approver, not whoever runs the shell.
+    expect(approve).toEqual({ label: `Approve (replace ${APPROVER_PLACEHOLDER} with your approver id)`, command: `canary approve rollout:ceo-sprint:prod --role cfo --by ${APPROVER_PLACEHOLDER}` });
     expect(temporal!.command).toBe(
       `temporal workflow signal --workflow-id rollout:ceo-sprint:prod --name approve --input '{"role":"cfo","by":"${APPROVER_PLACEHOLDER}","subject":"phase:twenty-five-percent"}'`,
     );
@@ -79,10 +80,16 @@ describe('approval-needed message', () => {
 
   it('quotes a workflow id and a subject that a shell would split, and adds the namespace when given', () => {
     const [approve, temporal] = approveActions({ rolloutId: "odd id's", role: 'ceo', phase: 'full', subject: "budget:ceo's", namespace: 'prod-ns' });
-    expect(approve!.command).toBe(`canary approve 'odd id'\\''s' --role ceo`);
+    expect(approve!.command).toBe(`canary approve 'odd id'\\''s' --role ceo --by YOUR_ID`);
     expect(temporal!.command).toBe(
       `temporal workflow signal --workflow-id 'odd id'\\''s' --namespace prod-ns --name approve --input '{"role":"ceo","by":"YOUR_ID","subject":"budget:ceo'\\''s"}'`,
     );
+  });
+
+  it('for a role that signs, the canary command carries the private key and the temporal one says to sign first', () => {
+    const [approve, temporal] = approveActions({ rolloutId: 'r', role: 'cfo', phase: 'full', signatureRequired: true });
+    expect(approve).toEqual({ label: 'Approve (replace YOUR_ID with your approver id; cfo.jwk is your private key)', command: 'canary approve r --role cfo --by YOUR_ID --key cfo.jwk' });
+    expect(temporal!.label).toContain('sign the input with `canary sign` first');
   });
 
   it('links the approval page when there is one, and says so when no evidence was recorded', () => {

@@ -91,7 +91,7 @@ describe('Slack payload', () => {
       quorum: { have: 0, need: 1 },
       evidence: [],
     });
-    expect(blockTexts(slackPayload(notification))).toContain('*Approve*\n```canary approve rollout:checkout-v2:prod --role cfo```');
+    expect(blockTexts(slackPayload(notification))).toContain('*Approve (replace YOUR_ID with your approver id)*\n```canary approve rollout:checkout-v2:prod --role cfo --by YOUR_ID```');
   });
 });
 
