@@ -16,6 +16,11 @@ export interface KeyedCondition {
   polarity: Polarity;
   /** Its durations and sustain rule in numbers (with `everyMs`: judged at its own cadence, not every observation). */
   timing: ConditionTiming;
+  /**
+   * Observed so its answer is ready when asked (a token's required check, judged when someone consumes the token),
+   * not a gate the rollout stands on: missing data there is not a reason to act (`onInconclusive`).
+   */
+  onDemand?: boolean;
 }
 
 /** A named check (gate, entry check, precondition, verification) under its track key. */

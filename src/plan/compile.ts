@@ -109,7 +109,12 @@ export function compilePlan(plan: Plan): CompiledPlan {
   const activeAt = (index: number, stage: Stage, rollingBack: boolean, observeChecks: boolean): KeyedCondition[] => {
     const out: KeyedCondition[] = [];
     const add = (key: string, when: ConditionDef, polarity: KeyedCondition['polarity']) => {
-      if (readsMetrics(when) && !out.some((c) => c.key === key)) out.push(conditionAt(key, when, polarity));
+      if (readsMetrics(when)) out.push(conditionAt(key, when, polarity));
+    };
+    // A check the rollout waits for elsewhere too (a precondition that is also a token's) is observed once. (Gates
+    // are not deduplicated: a phase gate named like a shared one shares its track, and both are folded into it.)
+    const addOnce = (key: string, when: ConditionDef, onDemand: boolean) => {
+      if (readsMetrics(when) && !out.some((c) => c.key === key)) out.push({ ...conditionAt(key, when, 'gate'), ...(onDemand ? { onDemand } : {}) });
     };
     if (rollingBack) {
       for (const { key, check } of verify) add(key, check.when, 'gate');
@@ -127,12 +132,12 @@ export function compilePlan(plan: Plan): CompiledPlan {
     if (observeChecks) {
       // A phase's `until` checks while it runs, and the checks of every token still ahead: the rollout waits for
       // their answers, so they are observed like gates.
-      if (phase && (stage === 'ramp' || stage === 'final')) for (const { key, check } of phase.until) add(key, check.when, 'gate');
+      if (phase && (stage === 'ramp' || stage === 'final')) for (const { key, check } of phase.until) addOnce(key, check.when, false);
       for (const token of plan.tokens) {
         if (tokenPhase(token.before) <= index) continue;
         for (const name of token.requires) {
           const required = checksByName.get(name);
-          if (required) add(required.key, required.check.when, 'gate');
+          if (required) addOnce(required.key, required.check.when, true);
         }
       }
     }

@@ -10,7 +10,6 @@ import {
   continueAsNew,
   log,
   currentUpdateInfo,
-  isCancellation,
   patched,
   proxyActivities,
   proxyLocalActivities,
@@ -20,7 +19,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { ActivityFailure, type ActivityOptions, ApplicationFailure, type LocalActivityOptions, type SignalDefinition, type UpdateDefinition } from '@temporalio/common';
+import { ActivityFailure, type ActivityOptions, ApplicationFailure, CancelledFailure, type LocalActivityOptions, type SignalDefinition, type UpdateDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import type { ObserveInput, RolloutActivities } from '../activities/rollout-activities';
 import { checkKey } from '../domain/conditions';
@@ -99,10 +98,13 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   const state = input.state ?? initialState(Date.now());
   // Rollouts started before these rules replay without them: notifications awaited in line, rollbacks phase by phase,
   // no flag lock. Every run started by this code takes the new path (trust-v2).
+  // (trust-v2 is asked for on every run, as the histories in the field recorded it: a rollout started before it took
+  // these rules at its next continue-as-new.)
   const trustV2 = patched('trust-v2');
   state.trustV2 = trustV2;
-  // Named checks observed where the rollout waits for them (until, tokens ahead); older rollouts never observed them.
-  state.checksObserved = patched('observe-required-checks') || undefined;
+  // Named checks observed where the rollout waits for them (until, tokens ahead). Decided when the rollout starts and
+  // carried through continue-as-new: a rollout keeps the rule it started with.
+  state.checksObserved = (input.state ? input.state.checksObserved === true : patched('observe-required-checks')) || undefined;
   const inbox: Inbound[] = [];
   /** Notifications on their way, not awaited by decisions; a run ends (or continues as new) after they settle. */
   const inFlight = new Set<Promise<void>>();
@@ -212,7 +214,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const { event } = queued;
     updateIds.add(event.id);
     inbox.push(queued);
-    await condition(() => processed.has(event.id));
+    // Not cut short by a cancellation request: the rollout still processes the message, and its sender must hear so.
+    await CancellationScope.nonCancellable(() => condition(() => processed.has(event.id)));
     updateIds.delete(event.id);
     // Only what this message caused: a signal processed in the same loop step has its own lines.
     const log = processed.get(event.id) ?? [];
@@ -343,27 +346,36 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   };
   let flagLocked = input.flagLocked ?? false;
   const lockRequest = { rolloutId: info.workflowId, providerName: plan.target.provider, provider: flagProvider, flags: plan.target.flags };
-  if (!input.state) {
-    upsertMemo({ plan: { id: plan.id, name: plan.name, flags: plan.target.flags, environment: plan.target.environment, phases: plan.phases.map((p) => `${p.name} ${p.percent}%`) } });
-    // One rollout per flag, whatever its workflow id: the locks come before anything is written.
-    const lock = trustV2 ? await acquireFlagLocks(lockRequest) : { granted: true as const };
-    if (lock.granted) {
-      flagLocked = trustV2;
-      await feed(compiled, state, { type: 'start', at: Date.now() }, effects);
-    } else {
-      await feed(compiled, state, { type: 'flag-lock-refused', at: Date.now(), flag: lock.flag, holder: lock.holder }, effects);
-    }
+
+  // A cancellation request (the Temporal UI's "Request Cancellation", `temporal workflow cancel`) must never cut a
+  // flag write, a rollback or a lock release short: everything below runs in a scope the request cannot reach, and
+  // the request becomes an event the loop hands to the machine, which aborts the rollout the safe way. The workflow
+  // then completes with its record. Rollouts started before this rule (no 'cancel-rolls-back' marker) end cancelled.
+  let cancelRequested = false;
+  let cancelHandled = false;
+  CancellationScope.current().cancelRequested.catch(() => {
+    cancelRequested = true;
+  });
+  const takeCancellation = async (): Promise<void> => {
+    if (!cancelRequested || cancelHandled) return;
+    cancelHandled = true;
+    if (!patched('cancel-rolls-back')) throw new CancelledFailure('Workflow cancelled');
+    await feed(compiled, state, { type: 'cancel-requested', at: Date.now() }, effects);
     show();
-  }
+  };
+  const pendingCancellation = () => cancelRequested && !cancelHandled;
 
   // A finished rollout whose last flag write keeps failing stays open, retrying it, until the write goes through.
   const runUntilSettled = async (): Promise<void> => {
     while (!isSettled(state)) {
+      await takeCancellation();
+      if (isSettled(state)) break;
       const wait = state.wakeAt === undefined ? undefined : state.wakeAt - Date.now();
       if (inbox.length === 0 && (wait === undefined || wait > 0)) {
-        if (wait === undefined) await condition(() => inbox.length > 0);
-        else await condition(() => inbox.length > 0, wait, { summary: timerSummary(state) });
+        if (wait === undefined) await condition(() => inbox.length > 0 || pendingCancellation());
+        else await condition(() => inbox.length > 0 || pendingCancellation(), wait, { summary: timerSummary(state) });
       }
+      if (pendingCancellation()) continue;
       const phaseBefore = state.phaseIndex;
       if (inbox.length > 0) {
         while (inbox.length > 0) {
@@ -379,35 +391,33 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
         await condition(allHandlersFinished);
         // Notifications still on their way would lose their failure reports: wait for them unless history is too long.
         const overdue = history.historyLength >= maxEvents + 2_000;
-        if (inbox.length === 0 && (inFlight.size === 0 || overdue)) await continueAsNew<typeof rolloutWorkflow>({ ...input, state, flagLocked });
+        if (inbox.length === 0 && !pendingCancellation() && (inFlight.size === 0 || overdue)) await continueAsNew<typeof rolloutWorkflow>({ ...input, state, flagLocked });
       }
     }
   };
-  const settle = async (): Promise<void> => {
+
+  return CancellationScope.nonCancellable(async () => {
+    if (!input.state) {
+      upsertMemo({ plan: { id: plan.id, name: plan.name, flags: plan.target.flags, environment: plan.target.environment, phases: plan.phases.map((p) => `${p.name} ${p.percent}%`) } });
+      // One rollout per flag, whatever its workflow id: the locks come before anything is written.
+      const lock = trustV2 ? await acquireFlagLocks(lockRequest) : { granted: true as const };
+      if (lock.granted) {
+        flagLocked = trustV2;
+        await feed(compiled, state, { type: 'start', at: Date.now() }, effects);
+      } else {
+        await feed(compiled, state, { type: 'flag-lock-refused', at: Date.now(), flag: lock.flag, holder: lock.holder }, effects);
+      }
+      show();
+    }
+    await runUntilSettled();
     // The rollout is over and its flags are settled: let the last notifications land (or fail and be reported).
     await condition(() => inFlight.size === 0);
     if (flagLocked) await releaseFlagLocks(lockRequest);
     // Messages that arrived as the rollout finished are refused in the ops log, and their updates answered.
     while (inbox.length > 0) await handleMessage((inbox.shift() as Inbound).event);
     await condition(allHandlersFinished);
-  };
-  try {
-    await runUntilSettled();
-  } catch (err) {
-    // A cancellation request (the Temporal UI's button, `temporal workflow cancel`) must not leave traffic on the
-    // canary: the rollout aborts the safe way in a scope the cancellation cannot reach, then completes with its
-    // record. Rollouts started before this rule replay without it (they ended cancelled, flags where they were).
-    if (!isCancellation(err) || !patched('cancel-rolls-back')) throw err;
-    await CancellationScope.nonCancellable(async () => {
-      await feed(compiled, state, { type: 'cancel-requested', at: Date.now() }, effects);
-      show();
-      await runUntilSettled();
-      await settle();
-    });
     return resultOf(compiled, state);
-  }
-  await settle();
-  return resultOf(compiled, state);
+  });
 }
 
 /** An update's refusal: the message for people, the refusal (with its code) as the failure's details. */

@@ -55,3 +55,36 @@ describe('named checks that read metrics are observed where the rollout waits fo
     expect(initialState(0).checksObserved).toBe(true);
   });
 });
+
+describe('what observing required checks does not change', () => {
+  it('a phase gate named like a shared gate still decides on its own condition (both fold into one track)', async () => {
+    const shadowed = testPlan(
+      `
+analysis: { interval: 1m }
+gates:
+  - { name: errors-ok, when: { kind: threshold, metric: error_rate, op: "<", value: 0.05 } }
+phases:
+  - name: canary
+    percent: 10
+    minDuration: 10m
+    gates: [{ name: errors-ok, when: { kind: threshold, metric: error_rate, op: "<", value: 0.001 } }]
+  - { name: full, percent: 100, minDuration: 10m }
+`,
+      { id: 'shadowed' },
+    );
+    const run = await driveVirtually(shadowed, { horizon: 60 * MINUTE, metric: () => 0.01 });
+    expect(run.state.phaseIndex).toBe(0);
+    expect(run.state.opsLog.some((e) => e.action === 'advance')).toBe(false);
+  });
+
+  it('a consumed token’s check without data is no reason to hold (it is judged only when the token is consumed)', async () => {
+    // The phase waits on adoption for 40 minutes; error_rate has no usable value from 1m, longer than the 15m limit.
+    const run = await driveVirtually(plan, {
+      horizon: 40 * MINUTE,
+      metric: (name, at) => (name === 'adoption' ? 0.1 : at >= MINUTE ? Number.NaN : 0.001),
+      initial: { tokensConsumed: { GO: { by: 'ceo@example.com', at: 0 } } },
+    });
+    expect(run.state.phaseIndex).toBe(0);
+    expect(run.state.opsLog.filter((e) => e.action === 'hold')).toEqual([]);
+  });
+});

@@ -124,7 +124,8 @@ export function inconclusiveLimits(run: Run): void {
   const limit = run.compiled.inconclusiveLimitMs;
   // With no canary traffic, canary metrics have no data by design: that is not a reason to hold.
   if (state.percent === 0) return;
-  for (const { key } of activeMetricConditions(run)) {
+  for (const { key, onDemand } of activeMetricConditions(run)) {
+    if (onDemand) continue;
     const track = state.tracks[key];
     if (!track?.inconclusiveSince || track.inconclusiveReported || state.now - track.inconclusiveSince <= limit) continue;
     track.inconclusiveReported = true;
