@@ -9,7 +9,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { DEFAULT_NOTIFY_TIMEOUT_MS, describeChannel, readSecret, redact, type ChannelRef } from './http-delivery';
 import { notificationTitle, type Notification, type Notifier } from './notifier';
 import { NotifyFailed } from './notify-failed';
-import { parseSmtpUrl, sendMail, SmtpFailure } from './smtp-client';
+import { credentialForms, parseSmtpUrl, sendMail, SmtpFailure } from './smtp-client';
 
 /** The variable that holds the SMTP URL when a channel names none. */
 export const DEFAULT_SMTP_URL_ENV = 'SMTP_URL';
@@ -35,6 +35,15 @@ export interface EmailNotifierOptions {
   now?: () => number;
 }
 
+/** What one send may be given besides the notification. */
+export interface EmailSendOptions {
+  /**
+   * Ends the send when it aborts — wherever it stands, connecting included — and drops the connection (e.g. the
+   * activity's cancellation signal). The send then rejects with a retryable `NotifyFailed`.
+   */
+  signal?: AbortSignal;
+}
+
 /**
  * Sends each notification as one message. Rejects with a `NotifyFailed` naming the channel and the variable when the
  * variable is unset or not an SMTP URL (not retryable), when the server cannot be reached or does not answer in time
@@ -47,7 +56,7 @@ export class EmailNotifier implements Notifier {
     this.ref = { kind: 'email', name: options.name };
   }
 
-  async send(notification: Notification): Promise<void> {
+  async send(notification: Notification, options: EmailSendOptions = {}): Promise<void> {
     const variable = this.options.smtpUrlEnv ?? DEFAULT_SMTP_URL_ENV;
     const url = readSecret(this.options.env ?? process.env, variable, this.ref, 'the mail server\'s URL (smtp://user:password@host:587 or smtps://…)');
     const label = describeChannel(this.ref);
@@ -69,6 +78,7 @@ export class EmailNotifier implements Notifier {
         clientName: this.options.clientName ?? hostname(),
         timeoutMs: this.options.timeoutMs ?? DEFAULT_NOTIFY_TIMEOUT_MS,
         ...(this.options.tls ? { tls: this.options.tls } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
       });
     } catch (err) {
       const failure = err instanceof SmtpFailure ? err : new SmtpFailure(String((err as Error)?.message ?? err), true);
@@ -88,11 +98,15 @@ function senderOf(url: string, clientName: string): string | undefined {
   return /^[^\s<>@]+@[^\s<>@]+$/.test(from) ? from : undefined;
 }
 
-/** The URL and its password (as written and decoded): removed from anything a server says before it is repeated. */
+/**
+ * The URL and its password (as written, decoded, and base64-encoded as AUTH PLAIN and LOGIN send it): removed from
+ * anything a server says before it is repeated.
+ */
 function smtpSecrets(url: string): string[] {
   if (!URL.canParse(url)) return [url];
   const parsed = new URL(url);
-  return [url, decodeURIComponent(parsed.password), parsed.password].filter((s) => s.length > 0);
+  const password = decodeURIComponent(parsed.password);
+  return [url, parsed.password, ...credentialForms(decodeURIComponent(parsed.username), password)].filter((s) => s.length > 0);
 }
 
 export interface EmailEnvelope {

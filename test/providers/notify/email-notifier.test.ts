@@ -5,6 +5,7 @@
  * or the password.
  */
 import { execFileSync } from 'node:child_process';
+import dns from 'node:dns';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { ChannelConfig } from '../../../src/plan/schema';
 import { createNotifier } from '../../../src/providers/notify/create-notifier';
 import { EmailNotifier, emailMessage } from '../../../src/providers/notify/email-notifier';
 import { NotifyFailed } from '../../../src/providers/notify/notify-failed';
+import { isLoopback } from '../../../src/providers/notify/smtp-client';
 import type { Notification } from '../../../src/providers/notify/notifier';
 import { SAMPLE } from './notifier.contract';
 import { decodeHeader, parseMail, type SmtpSink, startSmtpSink } from './smtp-sink';
@@ -53,6 +55,17 @@ async function failureOf(promise: Promise<unknown>): Promise<NotifyFailed> {
   expect(err).toBeInstanceOf(NotifyFailed);
   return err as NotifyFailed;
 }
+
+/** Resolves once `condition` holds; a test that waits in vain ends at its jest timeout. */
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+/**
+ * The jest timeout of the tests that check that a send ends at all: far above the client's own timeout (300 ms) and
+ * far below the jest default, so a send that never settles fails the test instead of stalling the run.
+ */
+const SETTLES_WITHIN_MS = 10_000;
 
 describe('the email channel', () => {
   it('sends one message to every address the plan names, through the server in the variable the plan names', async () => {
@@ -195,5 +208,131 @@ describe('the email channel', () => {
     expect(wrong.retryable).toBe(false);
     const sender = await failureOf(new EmailNotifier({ name: 'exec', to: ['a@example.com'], smtpUrlEnv: 'EXEC_SMTP', env: { EXEC_SMTP: 'smtp://127.0.0.1:25?from=<me>' } }).send(SAMPLE));
     expect(sender.message).toBe('email channel "exec": the from parameter of the URL in EXEC_SMTP is not an e-mail address');
+  });
+});
+
+describe('the email channel against a hostile server or network', () => {
+  it(
+    'gives up within its timeout when the TLS handshake of smtps:// is never answered, and drops the connection',
+    async () => {
+      const server = await sink();
+      server.silent = true;
+      const url = server.url.replace('smtp://', 'smtps://');
+      const err = await failureOf(new EmailNotifier({ name: 'm', to: ['a@example.com'], env: { SMTP_URL: url }, timeoutMs: 300 }).send(SAMPLE));
+      expect(err.message).toBe('email channel "m": the mail server in SMTP_URL: no answer from the server within 300 ms');
+      expect(err.retryable).toBe(true);
+      await until(() => server.open === 0);
+    },
+    SETTLES_WITHIN_MS,
+  );
+
+  it(
+    'gives up within its timeout when the server answers 220 to STARTTLS and then never starts TLS',
+    async () => {
+      const server = await sink({ starttls: certificate, stallStarttls: true });
+      const notifier = new EmailNotifier({ name: 'm', to: ['a@example.com'], env: { SMTP_URL: server.url }, tls: { ca: certificate.cert }, timeoutMs: 300 });
+      const err = await failureOf(notifier.send(SAMPLE));
+      expect(err.message).toBe('email channel "m": the mail server in SMTP_URL: no answer from the server within 300 ms');
+      expect(err.retryable).toBe(true);
+      expect(server.commands).toContain('STARTTLS');
+      await until(() => server.open === 0);
+    },
+    SETTLES_WITHIN_MS,
+  );
+
+  it(
+    'stops and drops the connection when the caller cancels (the activity\'s cancellation signal)',
+    async () => {
+      const server = await sink();
+      server.silent = true;
+      const cancel = new AbortController();
+      // A timeout the test never reaches: only the signal can end this send in time.
+      const sending = new EmailNotifier({ name: 'm', to: ['a@example.com'], env: { SMTP_URL: server.url }, timeoutMs: 600_000 }).send(SAMPLE, { signal: cancel.signal });
+      await until(() => server.connections === 1);
+      cancel.abort();
+      const err = await failureOf(sending);
+      expect(err.message).toBe('email channel "m": the mail server in SMTP_URL: sending was cancelled');
+      await until(() => server.open === 0);
+    },
+    SETTLES_WITHIN_MS,
+  );
+
+  it('does not connect at all when it is cancelled before it starts', async () => {
+    const server = await sink();
+    const err = await failureOf(new EmailNotifier({ name: 'm', to: ['a@example.com'], env: { SMTP_URL: server.url } }).send(SAMPLE, { signal: AbortSignal.abort() }));
+    expect(err.message).toBe('email channel "m": the mail server in SMTP_URL: sending was cancelled');
+    expect(server.connections).toBe(0);
+  });
+
+  it.each([
+    ['replies', '250-fake\r\n250 AUTH PLAIN\r\n235 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n'],
+    ['part of a line', '250-fa'],
+  ])('refuses %s sent in the clear after the 220 to STARTTLS (a man in the middle), and sends nothing more', async (_, injected) => {
+    const server = await sink({ starttls: certificate, auth: { user: 'canary', password: PASSWORD }, afterStarttls: injected });
+    // Were the injected replies believed, this refusal would go unseen and the send would report success.
+    server.refuse('.', '554 5.6.0 message refused');
+    const url = server.url.replace('smtp://', `smtp://canary:${PASSWORD}@`);
+    const err = await failureOf(new EmailNotifier({ name: 'm', to: ['a@example.com'], env: { SMTP_URL: url }, tls: { ca: certificate.cert } }).send(SAMPLE));
+    expect(err.message).toBe('email channel "m": the mail server in SMTP_URL: STARTTLS: the server sent more after its 220 in the clear; not trusting the connection');
+    expect(err.retryable).toBe(false);
+    expect(server.commands.slice(server.commands.indexOf('STARTTLS'))).toEqual(['STARTTLS']);
+    expect(server.received).toEqual([]);
+  });
+
+  it.each(['line', 'multiline'] as const)(
+    'stops reading a %s reply that never ends at 64 KiB, and drops the connection',
+    async (flood) => {
+      const server = await sink({ flood });
+      // The timeout is a bound the test never reaches: 64 KiB arrive from 127.0.0.1 in milliseconds.
+      const err = await failureOf(new EmailNotifier({ name: 'm', to: ['a@example.com'], env: { SMTP_URL: server.url }, timeoutMs: 3_000 }).send(SAMPLE));
+      expect(err.message).toBe('email channel "m": the mail server in SMTP_URL: the server sent a reply longer than 64 KiB');
+      expect(err.retryable).toBe(false);
+      await until(() => server.open === 0);
+    },
+    SETTLES_WITHIN_MS,
+  );
+
+  it('sends credentials in the clear only to a loopback address or localhost, not to a name that starts with "127."', async () => {
+    const server = await sink({ auth: { user: 'canary', password: PASSWORD } });
+    // 127.evil.example resolves to the sink (any name may resolve to 127.0.0.1; what matters is the name in the URL).
+    const lookup = jest.spyOn(dns, 'lookup').mockImplementation(((_host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) =>
+      options.all ? callback(null, [{ address: '127.0.0.1', family: 4 }]) : callback(null, '127.0.0.1', 4)) as unknown as typeof dns.lookup);
+    try {
+      const url = `smtp://canary:${PASSWORD}@127.evil.example:${server.port}`;
+      const err = await failureOf(new EmailNotifier({ name: 'm', to: ['a@example.com'], env: { SMTP_URL: url } }).send(SAMPLE));
+      expect(err.message).toMatch(/the server offers no TLS \(STARTTLS\): the credentials are not sent in the clear/);
+      expect(err.retryable).toBe(false);
+      expect(lookup).toHaveBeenCalled();
+    } finally {
+      lookup.mockRestore();
+    }
+    expect(server.commands.filter((c) => c.startsWith('AUTH'))).toEqual([]);
+    expect(server.received).toEqual([]);
+  });
+
+  it.each([
+    ['127.0.0.1', true],
+    ['127.1.2.3', true],
+    ['::1', true],
+    ['0:0:0:0:0:0:0:1', true],
+    ['::ffff:127.0.0.1', true],
+    ['localhost', true],
+    ['LOCALHOST', true],
+    ['127.evil.example', false],
+    ['127.0.0.1.nip.io', false],
+    ['localhost.evil.example', false],
+    ['10.0.0.1', false],
+    ['::2', false],
+    ['mail.example.com', false],
+  ])('counts %s as loopback: %s', (host, loopback) => {
+    expect(isLoopback(host)).toBe(loopback);
+  });
+
+  it.each(['PLAIN', 'LOGIN'])('removes the base64 credentials of AUTH %s from a reply that repeats them', async (mechanism) => {
+    const server = await sink({ auth: { user: 'canary', password: PASSWORD }, authMechanisms: [mechanism], echoAuth: true });
+    const url = `smtp://canary:${PASSWORD}@127.0.0.1:${server.port}`;
+    const err = await failureOf(new EmailNotifier({ name: 'm', to: ['a@example.com'], env: { SMTP_URL: url } }).send(SAMPLE));
+    expect(err.message).toBe(`email channel "m": the mail server in SMTP_URL: AUTH ${mechanism}: the server answered 535 5.7.8 credentials [redacted] invalid`);
+    expect(err.retryable).toBe(false);
   });
 });

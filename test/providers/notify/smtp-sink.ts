@@ -1,7 +1,9 @@
 /**
  * A tiny SMTP server for tests (node:net, 127.0.0.1, a free port): greets, answers EHLO with its capabilities, can
  * offer STARTTLS or speak TLS from the start, checks AUTH PLAIN / LOGIN against one user, and records every message it
- * accepts with its envelope. It can be told to refuse a step with a given reply, or to never greet.
+ * accepts with its envelope. It can be told to refuse a step with a given reply, or to never greet; and to misbehave
+ * the ways a hostile server or a man in the middle would: stall after its 220 to STARTTLS, append replies to that 220,
+ * flood the client, or repeat the client's AUTH payload in its refusal.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, TLSSocket } from 'node:tls';
@@ -27,6 +29,17 @@ export interface SmtpSinkOptions {
   starttls?: { key: string; cert: string };
   /** Speak TLS from the start (smtps) with this key and certificate. */
   implicitTls?: { key: string; cert: string };
+  /** Answer 220 to STARTTLS, then neither start TLS nor say anything more. */
+  stallStarttls?: boolean;
+  /** Text sent right after the 220 to STARTTLS, in the same write, before TLS starts (what a man in the middle adds). */
+  afterStarttls?: string;
+  /**
+   * Send without end: `line` a greeting line that never ends, `multiline` a multi-line greeting ("220-…") that never
+   * ends.
+   */
+  flood?: 'line' | 'multiline';
+  /** Refuse every AUTH with 535 and the payload the client sent (its base64 credentials) in the reply's text. */
+  echoAuth?: boolean;
 }
 
 export interface SmtpSink {
@@ -40,21 +53,31 @@ export interface SmtpSink {
   refuse(verb: string, reply: string): void;
   /** Accept connections but never greet. */
   silent: boolean;
+  /** Connections accepted so far, and those still open. */
+  connections: number;
+  open: number;
   close(): Promise<void>;
 }
 
 export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<SmtpSink> {
   const refusals = new Map<string, string>();
   const sockets = new Set<Socket>();
-  const sink = { received: [] as ReceivedMail[], commands: [] as string[], silent: false } as SmtpSink;
+  const sink = { received: [] as ReceivedMail[], commands: [] as string[], silent: false, connections: 0, open: 0 } as SmtpSink;
   sink.refuse = (verb, reply) => refusals.set(verb.toUpperCase(), reply);
   const mechanisms = options.authMechanisms ?? ['PLAIN', 'LOGIN'];
 
   const converse = (raw: Socket) => {
     sockets.add(raw);
-    raw.on('close', () => sockets.delete(raw));
+    sink.connections += 1;
+    sink.open += 1;
+    raw.on('close', () => {
+      sockets.delete(raw);
+      sink.open -= 1;
+    });
     raw.on('error', () => undefined);
-    if (sink.silent) return;
+    // Read and drop what comes: a stream ends (and closes) only once what it received has been read.
+    if (sink.silent) return void raw.resume();
+    if (options.flood) return flood(raw, options.flood);
     let socket: Socket = raw;
     let secure = Boolean(options.implicitTls);
     let buffer = '';
@@ -72,8 +95,10 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
       }
       return Boolean(reply);
     };
-    const checkLogin = (name: string, password: string) => {
-      if (options.auth && name === options.auth.user && password === options.auth.password) {
+    const checkLogin = (name: string, password: string, payload: string) => {
+      if (options.echoAuth) {
+        say(`535 5.7.8 credentials ${payload} invalid`);
+      } else if (options.auth && name === options.auth.user && password === options.auth.password) {
         user = name;
         say('235 2.7.0 authenticated');
       } else {
@@ -103,7 +128,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
           say(`334 ${Buffer.from('Password:').toString('base64')}`);
         } else {
           login = undefined;
-          checkLogin(loginUser, text);
+          checkLogin(loginUser, text, line);
         }
         return;
       }
@@ -123,8 +148,9 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
           return say('250 sink');
         case 'STARTTLS': {
           if (!options.starttls || secure) return say('503 5.5.1 not now');
-          say('220 2.0.0 ready to start TLS');
+          socket.write(`220 2.0.0 ready to start TLS\r\n${options.afterStarttls ?? ''}`);
           raw.removeAllListeners('data');
+          if (options.stallStarttls) return;
           const tls = new TLSSocket(raw, { isServer: true, key: options.starttls.key, cert: options.starttls.cert });
           tls.on('error', () => undefined);
           socket = tls;
@@ -137,7 +163,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
           const mechanism = (rest[0] ?? '').toUpperCase();
           if (mechanism === 'PLAIN' && mechanisms.includes('PLAIN')) {
             const [, name = '', password = ''] = Buffer.from(rest[1] ?? '', 'base64').toString('utf8').split('\u0000');
-            return checkLogin(name, password);
+            return checkLogin(name, password, rest[1] ?? '');
           }
           if (mechanism === 'LOGIN' && mechanisms.includes('LOGIN')) {
             login = 'user';
@@ -178,6 +204,17 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     };
     listen(socket);
     say('220 sink ESMTP ready');
+  };
+
+  /** Writes as fast as the client reads, until the connection ends. */
+  const flood = (socket: Socket, kind: NonNullable<SmtpSinkOptions['flood']>) => {
+    const chunk = kind === 'line' ? 'x'.repeat(16_384) : `220-${'x'.repeat(1_000)}\r\n`.repeat(16);
+    const pump = () => {
+      while (!socket.destroyed && socket.write(chunk));
+      if (!socket.destroyed) socket.once('drain', pump);
+    };
+    socket.write('220-');
+    pump();
   };
 
   const server: Server = options.implicitTls
