@@ -267,7 +267,10 @@ export function createRolloutActivities(deps: RolloutActivityDeps) {
         await whileHeartbeating(() =>
           deps
             .notifier(input.channel.name, input.channel.config)
-            .send({ ...input.details, ...approvalDetails(input), channel: input.channel.name, event: input.event, message: input.message, rolloutId: input.rolloutId, idempotencyKey: input.idempotencyKey }),
+            .send(
+              { ...input.details, ...approvalDetails(input), channel: input.channel.name, event: input.event, message: input.message, rolloutId: input.rolloutId, idempotencyKey: input.idempotencyKey },
+              { signal: Context.current().cancellationSignal },
+            ),
         );
       } catch (err) {
         const failure = err instanceof NotifyFailed ? err : new NotifyFailed(`${input.channel.name}: ${(err as Error).message}`, input.channel.name, true);

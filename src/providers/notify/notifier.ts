@@ -55,8 +55,11 @@ export interface Notification {
 }
 
 export interface Notifier {
-  /** Delivers one message; rejects with an error naming the channel (never a secret) when it could not. */
-  send(notification: Notification): Promise<void>;
+  /**
+   * Delivers one message; rejects with an error naming the channel (never a secret) when it could not. A channel that
+   * can be slow ends the send when `signal` aborts (the activity's cancellation).
+   */
+  send(notification: Notification, options?: { signal?: AbortSignal }): Promise<void>;
 }
 
 /** Keeps messages in memory (the `log` channel, tests). */
