@@ -123,6 +123,25 @@ export function nextDailyAt(at: Millis, hhmm: string, timeZone: string): Millis 
 
 const dailyCache = new Map<string, { from: Millis; next: Millis }>();
 
+/**
+ * The next instant strictly after `at` whose local clock in `timeZone` reads `hhmm`, on days the clocks change too
+ * ({@link nextDailyAt} adds local minutes as real ones, an hour off on those days; rollouts started before rules v3
+ * keep it). On a day that skips `hhmm` (spring forward at 02:30) the instant an hour on is taken.
+ */
+export function nextLocalTime(at: Millis, hhmm: string, timeZone: string): Millis {
+  const target = clockMinutes(hhmm);
+  let candidate = computeNextDailyAt(at, hhmm, timeZone);
+  for (let i = 0; i < 2; i++) {
+    const diff = target - localParts(candidate, timeZone).minutes;
+    if (diff === 0) break;
+    const shift = ((((diff + 720) % 1440) + 1440) % 1440) - 720;
+    const adjusted = candidate + shift * 60_000;
+    if (adjusted <= at) break;
+    candidate = adjusted;
+  }
+  return candidate;
+}
+
 function computeNextDailyAt(at: Millis, hhmm: string, timeZone: string): Millis {
   const target = clockMinutes(hhmm);
   const local = localParts(at, timeZone);

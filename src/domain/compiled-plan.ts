@@ -125,12 +125,17 @@ export interface CompiledPlan {
   observed: ReadonlyMap<string, string[]>;
   /**
    * The same two lookups without `until` checks and the checks of tokens still ahead, for rollouts started before
-   * those were observed (`state.checksObserved` unset): they replay with what they read then.
+   * those were observed (`state.rulesV3` unset): they replay with what they read then.
    */
   activeBeforeChecks: ReadonlyMap<string, KeyedCondition[]>;
   observedBeforeChecks: ReadonlyMap<string, string[]>;
   /** Keys of the http and command checks in force, by phase index (-1 before the first phase). */
   checksInForce: ReadonlyMap<number, string[]>;
+  /**
+   * The http and command checks in force by {@link positionKey} (rules v3): also the checks of tokens still ahead,
+   * the after-100% stages' gates and criteria, and a rollback's verification while it rolls back.
+   */
+  checksInForceAt: ReadonlyMap<string, string[]>;
   /** `before-rollout:<metric>` by metric. */
   beforeRolloutKeys: ReadonlyMap<string, string>;
 }

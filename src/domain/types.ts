@@ -405,10 +405,17 @@ export interface RolloutState {
    */
   trustV2?: boolean;
   /**
-   * Named checks that read metrics are observed where the rollout waits for them (a phase's `until`, the checks of
-   * tokens still ahead), not only as preconditions. Unset in rollouts started before this rule.
+   * Rules v3 (patched 'rules-v3', decided at the start and carried through continue-as-new; unset in rollouts started
+   * before them, which keep the old behaviour): named checks that read metrics are observed where the rollout waits
+   * for them (`until`, tokens ahead) and http/command checks run wherever they are in force, metrics or not (tokens
+   * ahead, after-100% stages, rollback verification), each precondition once at the start; a decision on a hold named
+   * by its cause is for its decider; an incident can be updated (resolved); rollout-wide event triggers act before the
+   * first phase; a pause never hides a hold; a hold timing out to resume leaves an operator's pause; a write that would
+   * put traffic back on after the rollout moved toward safety is not retried; budget spend read from a metric is read
+   * at every check; exit approvals are requested and escalated; stabilization tasks keep their period and time zone;
+   * daily tasks keep their local time when the clocks change; resuming a failed re-freeze step runs it again.
    */
-  checksObserved?: boolean;
+  rulesV3?: boolean;
   /**
    * Readings asked for at the current instant (observations, check runs) that have not come back yet: decisions that
    * move the rollout forward wait for them, so they are made on the newest readings (trust-v2).

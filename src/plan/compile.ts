@@ -173,6 +173,7 @@ export function compilePlan(plan: Plan): CompiledPlan {
     activeBeforeChecks: new Map(),
     observedBeforeChecks: new Map(),
     checksInForce: new Map(),
+    checksInForceAt: new Map(),
     beforeRolloutKeys: new Map(),
   };
 
@@ -191,6 +192,11 @@ export function compilePlan(plan: Plan): CompiledPlan {
       }
     }
     (compiled.checksInForce as Map<number, string[]>).set(index, checksInForce(plan, compiled, index));
+    for (const stage of STAGES) {
+      for (const rollingBack of [false, true]) {
+        (compiled.checksInForceAt as Map<string, string[]>).set(positionKey(index, stage, rollingBack), checksInForceAt(plan, compiled, index, stage, rollingBack));
+      }
+    }
   }
   const metrics = new Set([...Object.keys(plan.metrics), ...allConditions.flatMap((c) => metricsOf(c)), ...plan.budgets.flatMap((b) => (b.spend ? [b.spend.metric] : []))]);
   for (const metric of metrics) (compiled.beforeRolloutKeys as Map<string, string>).set(metric, `before-rollout:${metric}`);
@@ -198,6 +204,19 @@ export function compilePlan(plan: Plan): CompiledPlan {
 }
 
 /** Keys of the http and command conditions in the gates, entry checks, triggers and until checks in force at `index`. */
+/** The http and command checks the rollout waits for at a position (rules v3). */
+function checksInForceAt(plan: Plan, compiled: CompiledPlan, index: number, stage: Stage, rollingBack: boolean): string[] {
+  const keysOf = (conds: ConditionDef[]) => [...new Set(conds.flatMap((c) => (c.kind === 'http' || c.kind === 'command' ? [checkKey(c)] : [])))];
+  if (rollingBack) return keysOf(compiled.rollback.verify.map((v) => v.check.when));
+  if (stage === 'stabilization') return keysOf([...(compiled.stabilization?.gates ?? []).map((g) => g.check.when), ...compiled.triggers.map((t) => t.trigger.when)]);
+  if (stage === 'success-criteria') return keysOf([...(compiled.successCriteria?.checks ?? []).map((c) => c.check.when), ...compiled.triggers.map((t) => t.trigger.when)]);
+  const phaseIndexOf = (name: string | undefined) => (name === undefined ? 0 : plan.phases.findIndex((p) => p.name === name));
+  const tokenChecks = plan.tokens
+    .filter((t) => phaseIndexOf(t.before) > index)
+    .flatMap((t) => t.requires.flatMap((name) => compiled.checksByName.get(name)?.check.when ?? []));
+  return [...new Set([...checksInForce(plan, compiled, index), ...keysOf(tokenChecks)])];
+}
+
 function checksInForce(plan: Plan, compiled: CompiledPlan, index: number): string[] {
   const phase = compiled.phases[index];
   const next = compiled.phases[index + 1];

@@ -104,7 +104,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   state.trustV2 = trustV2;
   // Named checks observed where the rollout waits for them (until, tokens ahead). Decided when the rollout starts and
   // carried through continue-as-new: a rollout keeps the rule it started with.
-  state.checksObserved = (input.state ? input.state.checksObserved === true : patched('observe-required-checks')) || undefined;
+  state.rulesV3 = (input.state ? input.state.rulesV3 === true : patched('rules-v3')) || undefined;
   const inbox: Inbound[] = [];
   /** Notifications on their way, not awaited by decisions; a run ends (or continues as new) after they settle. */
   const inFlight = new Set<Promise<void>>();

@@ -50,9 +50,9 @@ describe('named checks that read metrics are observed where the rollout waits fo
   });
 
   it('a rollout started before this rule keeps its old reading (replay)', async () => {
-    const run = await driveVirtually(plan, { horizon: 30 * MINUTE, metric: () => 0.3, initial: { checksObserved: undefined } });
+    const run = await driveVirtually(plan, { horizon: 30 * MINUTE, metric: () => 0.3, initial: { rulesV3: undefined } });
     expect(run.state.tracks['check:errors-low']).toBeUndefined();
-    expect(initialState(0).checksObserved).toBe(true);
+    expect(initialState(0).rulesV3).toBe(true);
   });
 });
 

@@ -245,11 +245,11 @@ describe('the http and command checks in force, by phase', () => {
     expect(compiled.checksInForce.get(index)).toEqual(expected);
   });
 
-  // BUG (compile.ts `checksInForce` considers only a phase's gates, the next phase's entry checks, triggers, `until`
+  // Fixed by rules v3; before (compile.ts `checksInForce` considers only a phase's gates, the next phase's entry checks, triggers, `until`
   // checks and the preconditions): the http and command checks of tokens ahead, of stabilization gates, of success
   // criteria and of rollback verification are in force nowhere — they are never run, so a token requiring one can
   // never be consumed and such a criterion is judged without ever being asked.
-  it.failing('include the checks of tokens still ahead and of the after-100% stages', () => {
+  it('include the checks of tokens still ahead and of the after-100% stages', () => {
     const p = compilePlan(
       testPlan(`
 roles: { ceo: { members: [ceo@example.com] } }
@@ -259,8 +259,11 @@ phases: [{ name: canary, percent: 10 }, { name: full, percent: 100 }]
 afterFull: { successCriteria: { over: 1d, checks: [{ name: suite, when: { kind: command, run: npm test } }] } }
 `),
     );
-    expect(p.checksInForce.get(0)).toContain('http:GET http://localhost/smoke → 200');
-    expect(p.checksInForce.get(1)).toContain('command:npm test → exit 0');
+    // By position (rules v3): in canary, the token ahead's check; in the success-criteria stage, the criterion.
+    expect(p.checksInForceAt.get(positionKey(0, 'ramp', false))).toContain('http:GET http://localhost/smoke → 200');
+    expect(p.checksInForceAt.get(positionKey(1, 'success-criteria', false))).toContain('command:npm test → exit 0');
+    // Rollouts started before rules v3 keep the old list.
+    expect(p.checksInForce.get(0)).not.toContain('http:GET http://localhost/smoke → 200');
   });
 });
 

@@ -9,8 +9,8 @@ import { workflowCodeOptions } from '../../src/worker';
 // would make a running rollout take another path fails here. Rollouts in the field replay with the code they started
 // on through patches: `*.before-provider-check.json` were recorded before the provider check (patched
 // 'check-providers'), `*.before-trust-v2.json` before the trust rules (patched 'trust-v2': notifications per channel
-// off the decision path, flag locks, rollbacks straight to the safe state), `*.before-checks-observed.json` before
-// named checks were observed where the rollout waits for them (patched 'observe-required-checks': `until` checks
+// off the decision path, flag locks, rollbacks straight to the safe state), `*.before-rules-v3.json` before
+// named checks were observed where the rollout waits for them (patched 'rules-v3': `until` checks
 // and the checks of tokens still ahead); the plain files with the current code.
 const files = existsSync(HISTORY_FIXTURES) ? readdirSync(HISTORY_FIXTURES).filter((f) => f.endsWith('.json')).sort() : [];
 

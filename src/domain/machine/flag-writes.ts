@@ -18,6 +18,13 @@ function pendingWrite(run: Run, event: { flags: string[]; percent: number; enabl
  */
 export function flagWriteFailed(run: Run, event: Extract<RolloutEvent, { type: 'flag-write-failed' }>): void {
   const { state } = run;
+  // A write that would put more traffic on the canary than the rollout now allows, failing after it moved toward
+  // safety (a retry sent in the step that killed or rolled it back), is not retried: the safe state is what counts.
+  const towardSafety = state.status === 'rolling-back' || (isFinished(state) && state.outcome !== 'completed');
+  if (state.rulesV3 && event.enabled && event.percent > state.percent && towardSafety) {
+    log(run, 'flag-write-failed', `flag write ${describeWrite(event)} failed after the rollout moved toward safety; not retried: ${event.detail}`);
+    return;
+  }
   const same = pendingWrite(run, event);
   if (same) {
     same.failures += 1;

@@ -65,7 +65,7 @@ export function initialState(at: Millis): RolloutState {
     opsLog: [],
     processedIds: [],
     trustV2: true,
-    checksObserved: true,
+    rulesV3: true,
   };
 }
 
@@ -144,8 +144,10 @@ export function resultOf(compiled: CompiledPlan, state: RolloutState): RolloutRe
 function handle(run: Run, event: RolloutEvent): RolloutCommand[] {
   const { state } = run;
   if ('id' in event) {
-    if (state.processedIds.includes(event.id)) return [];
-    state.processedIds.push(event.id);
+    // An incident's id names the incident: a later message about it (resolved) is an update, not a duplicate.
+    const key = state.rulesV3 && event.type === 'incident' ? `${event.id}|${event.status ?? 'open'}` : event.id;
+    if (state.processedIds.includes(key)) return [];
+    state.processedIds.push(key);
     if (state.processedIds.length > MAX_PROCESSED_IDS) state.processedIds.splice(0, state.processedIds.length - MAX_PROCESSED_IDS);
   }
   state.now = Math.max(state.now, event.at);

@@ -46,7 +46,9 @@ export function refusalOf(run: Run, event: MessageEvent): Refusal | undefined {
       } else if (role.signatureRequired && !event.verified) {
         return refuse('signature-required', `an approval by ${event.role} must carry a valid signature${event.signatureProblem ? `: ${event.signatureProblem}` : ''}`);
       }
-      if (subject === 'hold' && (!state.hold || (state.hold.decidedBy && !state.hold.decidedBy.includes(event.role)))) {
+      // A decision on the hold, named as "hold" or as its cause ("sev2", "budget:<name>"), is for whoever decides it.
+      const onTheHold = subject === 'hold' || (state.rulesV3 && state.hold !== undefined && subject === state.hold.cause);
+      if (onTheHold && (!state.hold || (state.hold.decidedBy && !state.hold.decidedBy.includes(event.role)))) {
         return state.hold ? refuse('decided-by', `the hold is decided by ${state.hold.decidedBy?.join(' or ')}, not ${event.role}`) : refuse('nothing-waiting', 'nothing is on hold');
       }
       return undefined;

@@ -36,10 +36,13 @@ export function tick(run: Run): void {
   retryFlagWrites(run);
   if (state.phaseIndex < 0 && state.providersOffline?.length !== 0) run.commands.push({ type: 'check-providers' });
   if (state.nextObservationAt !== undefined && state.now >= state.nextObservationAt) {
-    const observed = state.checksObserved ? run.compiled.observed : run.compiled.observedBeforeChecks;
-    const metrics = observed.get(positionKey(state.phaseIndex, state.stage, state.status === 'rolling-back')) ?? [];
+    const metrics = observedNow(run);
     if (metrics.length > 0 || run.compiled.flagReads.length > 0) emitObserve(run, metrics);
-    else state.nextObservationAt = undefined;
+    else if (state.rulesV3 && checksInForceNow(run).length > 0) {
+      // Nothing to read, but http or command checks in force: they are run (when due) on the same grid.
+      runActiveChecks(run);
+      state.nextObservationAt = state.now + run.compiled.intervalMs;
+    } else state.nextObservationAt = undefined;
   }
   runDueTasks(run);
 }
@@ -61,7 +64,7 @@ export function emitObserve(run: Run, metrics: string[]): void {
  */
 export function runActiveChecks(run: Run): void {
   const { compiled, state } = run;
-  const keys = compiled.checksInForce.get(state.phaseIndex) ?? [];
+  const keys = checksInForceNow(run);
   const phase = currentPhase(run);
   for (const key of keys) {
     const last = state.checkResults[key];
@@ -128,7 +131,7 @@ export function evaluate(run: Run, cond: ConditionDef, timing: ConditionTiming, 
 /** Metric-reading conditions that are evaluated on each observation right now, with their track keys. */
 export function activeMetricConditions(run: Run): KeyedCondition[] {
   const { state } = run;
-  const active = state.checksObserved ? run.compiled.active : run.compiled.activeBeforeChecks;
+  const active = state.rulesV3 ? run.compiled.active : run.compiled.activeBeforeChecks;
   return active.get(positionKey(state.phaseIndex, state.stage, state.status === 'rolling-back')) ?? [];
 }
 
@@ -154,12 +157,27 @@ export function unmetChecks(run: Run, names: string[]): UnmetCheck[] {
   return unmet;
 }
 
-/** Runs the named http and command checks now. */
+/** The metrics an observation asks for where the rollout is. */
+export function observedNow(run: Run): string[] {
+  const { state } = run;
+  const observed = state.rulesV3 ? run.compiled.observed : run.compiled.observedBeforeChecks;
+  return observed.get(positionKey(state.phaseIndex, state.stage, state.status === 'rolling-back')) ?? [];
+}
+
+/** The keys of the http and command checks in force where the rollout is. */
+export function checksInForceNow(run: Run): string[] {
+  const { compiled, state } = run;
+  return (state.rulesV3 ? compiled.checksInForceAt.get(positionKey(state.phaseIndex, state.stage, state.status === 'rolling-back')) : compiled.checksInForce.get(state.phaseIndex)) ?? [];
+}
+
+/** Runs the named http and command checks now (once: not again if this step already asked for one). */
 export function runChecks(run: Run, names: string[]): void {
   for (const name of names) {
     const c = run.compiled.checksByName.get(name)?.check;
     if (c && (c.when.kind === 'http' || c.when.kind === 'command')) {
-      run.commands.push({ type: 'run-check', check: checkKey(c.when), scope: `check:${c.name}` });
+      const key = checkKey(c.when);
+      if (run.state.rulesV3 && run.commands.some((command) => command.type === 'run-check' && command.check === key)) continue;
+      run.commands.push({ type: 'run-check', check: key, scope: `check:${c.name}` });
     }
   }
 }

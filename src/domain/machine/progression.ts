@@ -100,7 +100,11 @@ export function phaseDone(run: Run): boolean {
   for (const a of phase.approvals) {
     if (a.at !== 'exit') continue;
     const have = validApprovers(state, a.role, `phase:${phase.name}`, a.expiresMs, state.now, false).length;
-    if (have < a.quorum) waiting.push({ kind: 'approval', role: a.role, have, need: a.quorum, phase: phase.name, at: 'exit' });
+    if (have < a.quorum) {
+      waiting.push({ kind: 'approval', role: a.role, have, need: a.quorum, phase: phase.name, at: 'exit' });
+      // Asked for (and escalated when overdue) like an approval to enter a phase.
+      if (state.rulesV3) requestApproval(run, a, phase.name, have);
+    }
   }
   for (const t of phase.tasks) {
     if (t.def.on !== 'exit' && t.def.required && state.taskRuns[t.key]?.ok !== true) waiting.push({ kind: 'task', phase: phase.name, name: t.name });
@@ -125,6 +129,11 @@ export function phaseDone(run: Run): boolean {
   // records its own wait, so the list does not flip between two views on every tick.
   if (waiting.length > 0) setWaiting(run, waiting);
   return waiting.length === 0;
+}
+
+/** Where an approval request is remembered (`notified`): per phase and role, and for leaving a phase apart. */
+export function approvalKey(phase: string, approval: CompiledApproval): string {
+  return approval.at === 'exit' ? `approval:${phase}:${approval.role}:exit` : `approval:${phase}:${approval.role}`;
 }
 
 /**
@@ -222,7 +231,8 @@ function requestApproval(run: Run, approval: CompiledApproval, phase: string, ha
   const { role, escalateMs } = approval;
   const reason = approval.def.reason;
   const escalateTo = approval.def.escalate?.to;
-  const key = `approval:${phase}:${role}`;
+  const key = approvalKey(phase, approval);
+  const toDo = approval.at === 'exit' ? 'leave' : 'enter';
   if (state.notified[key] === undefined) {
     state.notified[key] = state.now;
     const gates = evidence(run);
@@ -239,12 +249,12 @@ function requestApproval(run: Run, approval: CompiledApproval, phase: string, ha
       evidence: gateEvidence(run),
     };
     const command = `canary approve <rollout-id> --role ${role} --by <your id>${signatureRequired ? ` --key <${role} private JWK>` : ''}`;
-    notify(run, 'approval-needed', `Approval needed: ${role} to enter ${phase}${reason ? ` — ${reason}` : ''}. Evidence: ${gates || 'no metrics yet'}. Approve with: ${command}`, [], request);
-    log(run, 'wait', `waiting for ${role} approval to enter ${phase}`);
+    notify(run, 'approval-needed', `Approval needed: ${role} to ${toDo} ${phase}${reason ? ` — ${reason}` : ''}. Evidence: ${gates || 'no metrics yet'}. Approve with: ${command}`, [], request);
+    log(run, 'wait', `waiting for ${role} approval to ${toDo} ${phase}`);
   } else if (escalateMs !== undefined && state.notified[`escalated:${key}`] === undefined && state.now - (state.notified[key] ?? state.now) >= escalateMs) {
     state.notified[`escalated:${key}`] = state.now;
-    log(run, 'escalate', `${role} approval to enter ${phase} pending for ${formatDuration(state.now - (state.notified[key] ?? state.now))}: escalated to ${escalateTo?.join(', ')}`);
-    notify(run, 'escalation', `Approval by ${role} to enter ${phase} is overdue`, escalateTo?.filter((c) => run.plan.channels[c]));
+    log(run, 'escalate', `${role} approval to ${toDo} ${phase} pending for ${formatDuration(state.now - (state.notified[key] ?? state.now))}: escalated to ${escalateTo?.join(', ')}`);
+    notify(run, 'escalation', `Approval by ${role} to ${toDo} ${phase} is overdue`, escalateTo?.filter((c) => run.plan.channels[c]));
   }
 }
 
@@ -343,7 +353,9 @@ function budgetHolds(run: Run): void {
   if (!phase) return;
   for (const b of plan.budgets) {
     if (!b.phases.includes(phase.name)) continue;
-    const spent = state.spend[b.name] ?? state.latest[b.spend?.metric ?? '']?.value ?? 0;
+    // Spend read from a metric is read at every check (it grows); spend reported by message is the last total sent.
+    const fromMetric = b.spend ? state.latest[b.spend.metric]?.value : undefined;
+    const spent = state.rulesV3 && fromMetric !== undefined ? fromMetric : (state.spend[b.name] ?? fromMetric ?? 0);
     state.spend[b.name] = spent;
     const above = b.cosign?.above ?? b.limit;
     if (spent <= above) continue;

@@ -7,6 +7,7 @@ import { observedMetrics, type HoldPolicy } from '../compiled-plan';
 import { type Run, currentPhase, log, notify, setStatus } from './context';
 import { compensate, straightToSafety } from './flag-writes';
 import { emitObserve, isSatisfied } from './observation';
+import { continueRefreeze } from './after-full';
 import { runTask } from './tasks';
 
 /** A soft stop: traffic stays where it is until whoever decides resumes or rolls back (or the timeout's default). */
@@ -47,7 +48,11 @@ export function holdTimeout(run: Run): void {
       kill(run, reason);
       break;
     case 'resume':
-      resume(run, reason, 'system');
+      // A pause an operator gave is theirs to lift: the hold's timeout lifts the hold only.
+      if (state.rulesV3 && state.pause && state.pause.by !== 'system') {
+        setStatus(run, 'paused');
+        log(run, 'resume', `${reason}; still paused by ${state.pause.by} (${state.pause.reason})`);
+      } else resume(run, reason, 'system');
       break;
     case 'stay':
       state.hold = { ...hold, deadline: undefined };
@@ -63,6 +68,11 @@ export function resume(run: Run, reason: string, by: string): void {
   setStatus(run, state.stage === 'ramp' || state.stage === 'final' ? 'running' : 'stabilizing');
   log(run, 'resume', reason, by);
   notify(run, 'resumed', reason);
+  // Resuming a hold on a failed re-freeze step runs that step again (and the re-freeze goes on from there).
+  if (state.rulesV3 && state.stage === 'refreeze') {
+    for (const step of run.compiled.refreeze) if (state.taskRuns[step.key]?.ok === false) delete state.taskRuns[step.key];
+    continueRefreeze(run);
+  }
 }
 
 /** Back to the previous phase (its changes undone), paused there until someone resumes. */

@@ -1,7 +1,7 @@
 /**
  * Tasks: running a task (snapshot, notify, manual, command, http) and the ones due on a schedule.
  */
-import { nextDailyAt } from '../calendar';
+import { nextDailyAt, nextLocalTime } from '../calendar';
 import type { CompiledTask } from '../compiled-plan';
 import type { TaskDef } from '../plan-schema';
 import { type Run, currentPhase, log } from './context';
@@ -42,12 +42,14 @@ export function runDueTasks(run: Run): void {
     if (def.repeatFor !== undefined && state.now - began > (task.repeatForMs ?? Infinity)) return;
     const every = task.everyMs;
     if (def.on === 'every' && every !== undefined) {
-      const since = last ?? state.phaseEnteredAt;
+      // A stabilization task's period counts from when stabilization began, not from the last phase's entry.
+      const since = last ?? (state.rulesV3 && scope === 'stabilization' ? (state.stageStartedAt ?? state.phaseEnteredAt) : state.phaseEnteredAt);
       if (state.now - since >= every) runTask(run, def, scope);
     }
     if (def.on === 'daily' && def.at) {
       const tz = currentPhase(run)?.def.calendar?.timezone ?? 'UTC';
-      const nextAt = nextDailyAt(last ?? (state.stageStartedAt ?? state.phaseEnteredAt) - 1, def.at, tz);
+      const from = last ?? (state.stageStartedAt ?? state.phaseEnteredAt) - 1;
+      const nextAt = state.rulesV3 ? nextLocalTime(from, def.at, tz) : nextDailyAt(from, def.at, tz);
       if (state.now >= nextAt) runTask(run, def, scope);
     }
   };

@@ -31,7 +31,10 @@ export function evaluateTriggers(run: Run, readings: Record<string, MetricReadin
 /** Fires each trigger whose condition now holds and has not fired in this excursion, the most severe first. */
 function fireTriggers(run: Run, list: KeyedTrigger[], readings: Record<string, MetricReading> | undefined): void {
   const { state } = run;
-  if (state.status === 'rolling-back' || state.phaseIndex < 0) return;
+  // Before the first phase, a rollout-wide trigger on an event (an alert, an incident) acts too: traffic must not
+  // reach the canary while it holds. (Metric triggers judge canary traffic: none flows before the first phase.)
+  const beforeStart = state.phaseIndex < 0 && !(state.rulesV3 && readings === undefined);
+  if (state.status === 'rolling-back' || beforeStart) return;
   const fired: Array<{ keyed: KeyedTrigger; detail: string }> = [];
   for (const keyed of list) {
     const { key, trigger, timing } = keyed;
@@ -66,7 +69,8 @@ function triggerAction(run: Run, trigger: TriggerDef, detail: string, policy: Ho
       break;
     case 'pause':
       run.state.pause = { by: 'system', reason, since: run.state.now };
-      setStatus(run, 'paused');
+      // A hold that fired with it stays what the rollout shows: its decider, deadline and default are the way out.
+      if (!(run.state.rulesV3 && run.state.status === 'holding')) setStatus(run, 'paused');
       log(run, 'pause', reason);
       notify(run, 'paused', reason);
       break;

@@ -115,10 +115,10 @@ describe('golden re-freeze', () => {
     expect(state).toMatchObject({ status: 'holding', stage: 'refreeze', hold: { cause: 'refreeze', default: 'stay' } });
   });
 
-  // BUG (after-full.ts: the `refreeze` stage moves on only from a task result, `continueRefreeze`): resuming a hold
+  // Fixed by rules v3; before (after-full.ts: the `refreeze` stage moves on only from a task result, `continueRefreeze`): resuming a hold
   // on a failed re-freeze step leaves the rollout in the refreeze stage with status "stabilizing", nothing run again,
   // no wake-up, and a wait that still shows the hold that is gone — stuck for good.
-  it.failing('resumed after a failed step runs the step again', () => {
+  it('resumed after a failed step runs the step again', () => {
     const { state } = refreezing();
     done(state, 'tag', false);
     const { commands } = send(p, state, operator(25 * MINUTE, 'resume', 'rm@example.com', 'rm', 'retry the tag'));
@@ -196,10 +196,10 @@ describe('success criteria, judged at the end of their period', () => {
     expect(state.opsLog.at(-1)?.reason).toBe('rollout complete at 100%; success criteria latency: pass, docs: pass');
   });
 
-  // BUG (compile.ts `checksInForce` knows only phase gates, entry checks, triggers and `until`): an http or command
+  // Fixed by rules v3; before (compile.ts `checksInForce` knows only phase gates, entry checks, triggers and `until`): an http or command
   // success criterion (or stabilization gate, or rollback verification check) is never run, so it is judged "fail"
   // at the end of the period without ever having been asked.
-  it.failing('an http criterion is run before it is judged', async () => {
+  it('an http criterion is run before it is judged', async () => {
     const http = plan(`
   successCriteria:
     over: 1h

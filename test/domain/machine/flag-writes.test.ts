@@ -169,12 +169,12 @@ phases:
     expect(isSettled(state)).toBe(true);
   });
 
-  // BUG (flag-writes.ts `flagWriteFailed`, with the supersede rule in index.ts `apply`): a kill decided on the same
+  // Fixed by rules v3; before (flag-writes.ts `flagWriteFailed`, with the supersede rule in index.ts `apply`): a kill decided on the same
   // wake-up that retries a pending write (here a hold whose timeout defaults to kill) supersedes the pending write —
   // but the retry was already sent, and when it fails its failure is taken as a NEW pending write. The finished,
   // killed rollout then retries writing the canary flag to 100% on every wake-up, and turns the canary back on once
   // the flag service accepts it.
-  it.failing('retried in the same step as a kill, and failing again, is not retried after the kill', () => {
+  it('retried in the same step as a kill, and failing again, is not retried after the kill', () => {
     const killable = testPlan(`
 triggers:
   - { name: sev1, when: { kind: incidents, atLeast: { Sev-1: 1 } }, action: hold, hold: { timeout: 5m, default: kill } }

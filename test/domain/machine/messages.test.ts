@@ -267,11 +267,11 @@ describe('a decision on a hold', () => {
     expect(state.hold).toBeUndefined();
   });
 
-  // BUG (messages.ts `refusalOf` + `approval`): an approval whose subject is the hold's cause ("sev2", or a budget's
+  // Fixed by rules v3; before (messages.ts `refusalOf` + `approval`): an approval whose subject is the hold's cause ("sev2", or a budget's
   // "budget:<name>") is not checked against the hold's `decidedBy` — only the subject "hold" is — yet `approval()`
   // resumes the rollout when the subject equals `hold.cause`. Any member of any role lifts a hold the plan gives to
   // the CEO (or a budget hold only the CFO may co-sign) by naming its cause.
-  it.failing('cannot be taken by another role by naming the hold’s cause as the subject', () => {
+  it('cannot be taken by another role by naming the hold’s cause as the subject', () => {
     const state = held();
     send(plan, state, approve(at, 'sre', 'sre@example.com', { subject: 'sev2' }));
     expect(state.status).toBe('holding');
@@ -399,10 +399,10 @@ describe('other messages', () => {
     expect(state.incidents).toEqual([{ id: 'INC-7', severity: 'Sev-3', title: 'slow search', at, status: 'open' }]);
   });
 
-  // BUG (index.ts dedup + messages.ts `incident`): an incident's id is also its message id, so an update of the
+  // Fixed by rules v3; before (index.ts dedup + messages.ts `incident`): an incident's id is also its message id, so an update of the
   // incident — the same id with `status: resolved` — is dropped as a duplicate message before `incident()` runs; the
   // code that updates an existing incident is unreachable and an incident can never be marked resolved.
-  it.failing('an update of an incident (its id, status resolved) marks it resolved', () => {
+  it('an update of an incident (its id, status resolved) marks it resolved', () => {
     const state = inCanary();
     send(plan, state, { type: 'incident', at, id: 'INC-7', severity: 'Sev-3', title: 'slow search' });
     send(plan, state, { type: 'incident', at: 3 * MINUTE, id: 'INC-7', severity: 'Sev-3', title: 'slow search', status: 'resolved' });

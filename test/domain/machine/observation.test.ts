@@ -210,18 +210,18 @@ phases:
     expect(run.written[0]).toMatchObject({ at: 10 * MINUTE, percent: 10 });
   });
 
-  // BUG (progression.ts `start` runs the preconditions, and the baseline observation it asks for runs the checks in
+  // Fixed by rules v3; before (progression.ts `start` runs the preconditions, and the baseline observation it asks for runs the checks in
   // force — the same preconditions — again): every http or command precondition is run twice at the start, e.g. a
   // 30-minute coverage suite started twice at once.
-  it.failing('a precondition is run once at the start, not twice', async () => {
+  it('a precondition is run once at the start, not twice', async () => {
     const run = await drive(checked, { horizon: 0 });
     expect(run.checks.filter((c) => c.check === SUITE)).toEqual([{ at: 0, check: SUITE }]);
   });
 
-  // BUG (observation.ts `runActiveChecks` is only called from `emitObserve`; scheduling.ts observes only while a
+  // Fixed by rules v3; before (observation.ts `runActiveChecks` is only called from `emitObserve`; scheduling.ts observes only while a
   // metric condition is in force): in a plan where nothing reads a metric, http and command checks in force are never
   // run — an http gate stays "not run yet" forever, and the rollout is never woken up again.
-  it.failing('an http gate is run even when no condition reads a metric', async () => {
+  it('an http gate is run even when no condition reads a metric', async () => {
     const p = testPlan(`
 analysis: { interval: 1m }
 phases:
@@ -236,9 +236,9 @@ phases:
     expect(run.state.outcome).toBe('completed');
   });
 
-  // BUG (same cause): a command precondition that fails at the start is never run again when nothing reads a metric:
+  // Fixed by rules v3; before (same cause): a command precondition that fails at the start is never run again when nothing reads a metric:
   // the rollout waits for it forever, with no wake-up scheduled.
-  it.failing('a failed precondition is run again when no condition reads a metric', async () => {
+  it('a failed precondition is run again when no condition reads a metric', async () => {
     const p = testPlan(`
 analysis: { interval: 1m }
 checks: [{ name: suite, when: { kind: command, run: npm test } }]
@@ -252,9 +252,9 @@ phases:
     expect(run.state.phaseIndex).toBeGreaterThanOrEqual(0);
   });
 
-  // BUG (compile.ts `checksInForce` leaves out the checks tokens require): a token whose required check is an http or
+  // Fixed by rules v3; before (compile.ts `checksInForce` leaves out the checks tokens require): a token whose required check is an http or
   // command check can never be consumed — the check is never run, and stays "not run yet".
-  it.failing('an http check a token requires is run while the token is ahead', async () => {
+  it('an http check a token requires is run while the token is ahead', async () => {
     const p = testPlan(
       `
 analysis: { interval: 1m }

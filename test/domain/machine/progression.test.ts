@@ -307,10 +307,10 @@ phases:
     expect(send(plan, state, tick(4 * HOUR)).lines).toEqual([]);
   });
 
-  // BUG (progression.ts `phaseDone` records an exit approval's wait but never calls `requestApproval`): an approval
+  // Fixed by rules v3; before (progression.ts `phaseDone` records an exit approval's wait but never calls `requestApproval`): an approval
   // with `at: exit` is never asked for (no approval-needed notification, no ops-log line) and its `escalate` is
   // accepted by the plan and then ignored — nobody is told when it is overdue, and no wake-up is scheduled for it.
-  it.failing('to leave a phase escalate like those to enter one', () => {
+  it('to leave a phase escalate like those to enter one', () => {
     const plan = testPlan(`
 roles: { sre: { members: [sre@example.com] } }
 channels: { pager: { type: log } }
@@ -407,10 +407,10 @@ phases:
     expect(state.status).toBe('running');
   });
 
-  // BUG (progression.ts `budgetHolds`: `state.spend[b.name] ?? state.latest[metric]` and then writes state.spend):
+  // Fixed by rules v3; before (progression.ts `budgetHolds`: `state.spend[b.name] ?? state.latest[metric]` and then writes state.spend):
   // a budget whose spend is read from a metric reads it once — the value when the phase is first checked, usually 0 —
   // and never again, since state.spend is set from then on. Spend read from the metric never holds the rollout.
-  it.failing('read from a metric, holds once the metric crosses the co-sign line', async () => {
+  it('read from a metric, holds once the metric crosses the co-sign line', async () => {
     const run = await drive(p(', spend: { metric: cost }'), { horizon: HOUR, metric: (_m, at) => (at >= 10 * MINUTE ? 400 : 0) });
     expect(run.state.status).toBe('holding');
     expect(run.state.hold?.cause).toBe('budget:canary');

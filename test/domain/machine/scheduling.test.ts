@@ -266,10 +266,10 @@ phases:
     expect(run.written.map((w) => [w.at, w.percent])).toEqual([[0, 10], [2 * HOUR, 100]]);
   });
 
-  // BUG (scheduling.ts wakes for stabilization's daily tasks and its end, not for its `every` tasks): with nothing
+  // Fixed by rules v3; before (scheduling.ts wakes for stabilization's daily tasks and its end, not for its `every` tasks): with nothing
   // else waking the rollout (no metric condition in force), an hourly stabilization task runs only when
   // stabilization ends — once instead of every hour.
-  it.failing('wakes for a stabilization task every hour', async () => {
+  it('wakes for a stabilization task every hour', async () => {
     const plan = p(`
 phases: [{ name: canary, percent: 10, minDuration: 1h }, { name: full, percent: 100, minDuration: 1h }]
 afterFull:

@@ -113,10 +113,10 @@ describe('a daily task', () => {
     expect(isoRunsOf(MONDAY_0600_UTC, run.tasks, 'health')).toEqual(expected);
   });
 
-  // BUG (calendar.ts `nextDailyAt`, which tasks.ts and scheduling.ts use: it adds the local minutes to the next
+  // Fixed by rules v3; before (calendar.ts `nextDailyAt`, which tasks.ts and scheduling.ts use: it adds the local minutes to the next
   // "HH:MM" as real minutes): on the day clocks change it is an hour off — in Berlin, on the morning the clocks spring
   // forward (29 March 2026), a 09:00 task runs at 10:00 local time (08:00 UTC).
-  it.failing('keeps its local time on the day the clocks change', async () => {
+  it('keeps its local time on the day the clocks change', async () => {
     const start = Date.parse('2026-03-27T06:00:00Z');
     const p = phaseWith("      - { name: health, on: daily, at: '09:00', run: { type: command, command: ./health.sh } }", '4d', 'Europe/Berlin');
     const run = await drive(p, { start, horizon: 5 * DAY });
@@ -150,19 +150,19 @@ ${tasks}
     expect(isoRunsOf(MONDAY_0600_UTC, run.tasks, 'review')).toEqual(['2026-01-12T09:00:00.000Z', '2026-01-13T09:00:00.000Z', '2026-01-14T09:00:00.000Z']);
   });
 
-  // BUG (tasks.ts judges a stabilization daily task due in the last phase's time zone, scheduling.ts wakes the
+  // Fixed by rules v3; before (tasks.ts judges a stabilization daily task due in the last phase's time zone, scheduling.ts wakes the
   // rollout for it in UTC): with the last phase in New York and nothing else waking the rollout, the 09:00 review due
   // at 14:00 UTC is never woken for; it runs at the next UTC 09:00 wake-up instead — 04:00 in New York, a day late.
-  it.failing('on: daily runs at its time in the last phase’s time zone', async () => {
+  it('on: daily runs at its time in the last phase’s time zone', async () => {
     const p = stabilizing("      - { name: review, on: daily, at: '09:00', run: { type: command, command: ./review.sh } }", 'America/New_York');
     const run = await drive(p, { start: MONDAY_0600_UTC, horizon: 5 * DAY });
     expect(isoRunsOf(MONDAY_0600_UTC, run.tasks, 'review')).toEqual(['2026-01-12T14:00:00.000Z', '2026-01-13T14:00:00.000Z', '2026-01-14T14:00:00.000Z']);
   });
 
-  // BUG (tasks.ts `runDueTasks`: an `every` task's first run counts from `phaseEnteredAt`, the last phase's entry,
+  // Fixed by rules v3; before (tasks.ts `runDueTasks`: an `every` task's first run counts from `phaseEnteredAt`, the last phase's entry,
   // not from when stabilization began): with the last phase lasting 1h, an hourly stabilization task first runs at
   // the first evaluation of stabilization — right as it begins — instead of an hour into it.
-  it.failing('on: every first runs one period after stabilization began', async () => {
+  it('on: every first runs one period after stabilization began', async () => {
     const p = stabilizing(
       '      - { name: hourly, on: every, every: 1h, run: { type: command, command: ./snapshot.sh } }',
       'UTC',
@@ -175,10 +175,10 @@ ${tasks}
 });
 
 describe('a snapshot task', () => {
-  // BUG (compile-plan.ts `observedMetrics` adds a phase's snapshot metrics to what is observed, but scheduling.ts
+  // Fixed by rules v3; before (compile-plan.ts `observedMetrics` adds a phase's snapshot metrics to what is observed, but scheduling.ts
   // observes only while a condition reading a metric is in force): a snapshot of a metric no condition reads logs
   // nothing — its metrics are never read.
-  it.failing('records the metrics it names even when no condition reads them', async () => {
+  it('records the metrics it names even when no condition reads them', async () => {
     const p = phaseWith('      - { name: snap, on: every, every: 15m, run: { type: snapshot, metrics: [p95] } }', '1h');
     const run = await drive(p, { horizon: 2 * HOUR, metric: () => 240 });
     expect(run.state.opsLog.filter((e) => e.action === 'snapshot').map((e) => e.metrics)).toEqual([{ p95: 240 }, { p95: 240 }, { p95: 240 }, { p95: 240 }]);

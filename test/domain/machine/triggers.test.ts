@@ -43,10 +43,10 @@ phases:
     expect({ status: state.status, phase: state.phaseIndex }).toEqual(after);
   });
 
-  // BUG (triggers.ts `triggerAction` 'pause'): a pause that fires with a more severe hold sets the status to `paused`
+  // Fixed by rules v3; before (triggers.ts `triggerAction` 'pause'): a pause that fires with a more severe hold sets the status to `paused`
   // over the hold: the rollout shows "paused — canary resume" and its waits hide the hold's decider, deadline and
   // default (here a rollback in 5 minutes). The more severe stop should be the one that shows.
-  it.failing('a hold firing with a pause leaves the rollout holding, its deadline in view', () => {
+  it('a hold firing with a pause leaves the rollout holding, its deadline in view', () => {
     const p = testPlan(`
 triggers:
   - { name: t-pause, when: { kind: incidents, atLeast: { Sev-1: 1 } }, action: pause }
@@ -157,11 +157,11 @@ phases:
     expect(state.status).toBe('rolling-back');
   });
 
-  // BUG (triggers.ts `fireTriggers` returns before the first phase, and the event that enters the first phase
+  // Fixed by rules v3; before (triggers.ts `fireTriggers` returns before the first phase, and the event that enters the first phase
   // evaluates triggers before it enters): a rollout-wide rollback trigger whose alert is already firing does not stop
   // the rollout from entering its first phase — traffic reaches the canary, and the trigger fires only on some later
   // event. compiled-plan.ts says rollout-wide triggers are "in force before the first phase too".
-  it.failing('of the rollout, already firing before the first phase, keeps traffic off the canary', () => {
+  it('of the rollout, already firing before the first phase, keeps traffic off the canary', () => {
     const p2 = testPlan(`
 checks:
   - { name: READY, when: { kind: value, name: READY, equals: 1 } }
