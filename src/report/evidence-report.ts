@@ -23,7 +23,7 @@ import { formatDuration } from '../domain/duration';
 import { describeSubject } from '../domain/machine';
 import { describeCondition } from '../plan/describe';
 import type { ConditionDef, Plan } from '../plan/schema';
-import type { DecisionAction, OpsLogEntry, Outcome, RefusalCode, RolloutResult } from '../domain/types';
+import type { ApprovalRecord, DecisionAction, OpsLogEntry, Outcome, RefusalCode, RolloutResult } from '../domain/types';
 import { describeWait, type Wait } from '../domain/waits';
 import type { RolloutStatusView } from '../workflows/messages';
 
@@ -210,7 +210,9 @@ export function buildEvidenceReport(input: EvidenceInput): EvidenceReport {
   const planName = typeof input.memo?.planName === 'string' ? input.memo.planName : undefined;
   const planId = typeof input.memo?.planId === 'string' ? input.memo.planId : (status?.planId ?? 'unknown');
 
-  const approvals = result.opsLog.flatMap((e) => approvalOf(e) ?? []);
+  // Every approval the rollout received (the result carries them, also for rollouts started before approvals were
+  // data in the ops log), else those the ops log records as data.
+  const approvals = result.approvals ? result.approvals.map(approvalFromRecord) : result.opsLog.flatMap((e) => approvalOf(e) ?? []);
   for (const e of timeline) {
     if (!ENTERS_PHASE.has(e.action)) continue;
     const by = approvals
@@ -362,6 +364,18 @@ function toEntry(e: OpsLogEntry): EvidenceEntry {
     ...(e.metrics && Object.keys(e.metrics).length > 0 ? { metrics: e.metrics } : {}),
     ...(e.observedAt !== undefined ? { observedAt: iso(e.observedAt) } : {}),
     ...(e.olderReadings ? { olderReadings: Object.fromEntries(Object.entries(e.olderReadings).map(([name, at]) => [name, iso(at)])) } : {}),
+  };
+}
+
+function approvalFromRecord(a: ApprovalRecord): ApprovalEvidence {
+  return {
+    at: iso(a.at),
+    decision: a.decision === 'approve' ? 'approved' : 'rejected',
+    role: a.role,
+    by: a.by,
+    subject: describeSubject(a.subject),
+    ...(a.reason ? { reason: a.reason } : {}),
+    signatureVerified: a.verified,
   };
 }
 

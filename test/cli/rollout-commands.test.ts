@@ -149,8 +149,8 @@ beforeAll(async () => {
   publicKeyFile = join(dir, 'cfo.public.jwk.json');
   writeFileSync(publicKeyFile, JSON.stringify(publicKey));
   planFile = join(dir, 'checkout.yaml');
-  // Evidence where the plan says (absolute here: the CLI runs in this process, from the repository).
-  writeFileSync(planFile, `${PLAN}evidence:\n  opsLog: ${join(dir, 'evidence', 'ops-log.jsonl')}\n  bundle: ${join(dir, 'evidence', 'bundle')}\n`);
+  // Evidence where the plan says, relative to the root `report --bundle` is given.
+  writeFileSync(planFile, `${PLAN}evidence:\n  opsLog: evidence/ops-log.jsonl\n  bundle: evidence/bundle\n`);
 
   dev = await startDevRollouts({ taskQueue: TASK_QUEUE, approverKeys: [publicKey], root: dir });
   env = dev.env;
@@ -346,7 +346,7 @@ describe('a rollout driven through the CLI from start to evidence', () => {
     }
     expect(md).toContain('| Final state | completed |');
     // The values beside the thresholds they were judged against, and who approved the step.
-    expect(md).toMatch(/\| \d{4}-\d\d-\d\dT[\d:.]+Z \| canary-50 \| 50% \| advance \| advanced to canary-50 at 50% \(from 10%\): .* \| error_rate = 0\.001 \(gate errors-ok: < 0\.01 ratio\) \| rm@example\.com \(release-manager\) \|/);
+    expect(md).toMatch(/\| \d{4}-\d\d-\d\dT[\d:.]+Z \| canary-50 \| 50% \| advance \| advanced to canary-50 at 50% \(from 10%\): .* \| error_rate = 0\.001 \(gate errors-ok: < 0\.01 ratio\)(; observed \d{4}-\d\d-\d\dT[\d:.]+Z)? \| rm@example\.com \(release-manager\) \|/);
     expect(md).toMatch(new RegExp(`\\| History \\| http://localhost:8233/namespaces/default/workflows/${id}/[0-9a-f-]{36}/history \\|`));
     expect(md).toMatch(/\| Plan hash \| sha256:[0-9a-f]{64} \|/);
     expect(md).toMatch(/\| Started by \| \S+ \|/);
@@ -393,7 +393,7 @@ describe('a rollout driven through the CLI from start to evidence', () => {
   });
 
   test("report --bundle writes the report and the ops log where the plan's evidence settings say", async () => {
-    const run = await canary('report', id, '--bundle');
+    const run = await canary('report', id, '--bundle', dir);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const base = join(dir, 'evidence', 'bundle', fileNameOf(id));

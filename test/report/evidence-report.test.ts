@@ -339,3 +339,18 @@ describe('the readings behind a decision', () => {
     expect(md).toContain('error_rate = 0.002, p95_ms = 420 (read 2026-01-14T08:08:00.000Z, before the last observation); observed 2026-01-14T08:19:00.000Z');
   });
 });
+
+describe('approvals of a rollout whose ops log predates approvals as data', () => {
+  test('come from the approvals the result carries', () => {
+    const older = log.map(({ approval: _approval, ...e }) => e);
+    const result: RolloutResult = {
+      ...ended,
+      opsLog: older,
+      approvals: [{ id: 'a1', role: 'cfo', by: 'cfo@example.com', subject: 'phase:full', decision: 'approve', at: at(30), reason: 'numbers | fine: really', verified: true }],
+    };
+    const report = buildEvidenceReport({ rolloutId: 'r', running: false, result, generatedAt: at(60) });
+    expect(report.approvals).toEqual([
+      { at: '2026-01-14T08:30:00.000Z', decision: 'approved', role: 'cfo', by: 'cfo@example.com', subject: 'phase full', reason: 'numbers | fine: really', signatureVerified: true },
+    ]);
+  });
+});

@@ -9,7 +9,7 @@
  * 2 for an unknown --format.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { writeEvidenceBundle } from '../../report/evidence-bundle';
+import { EvidencePathRefused, writeEvidenceBundle } from '../../report/evidence-bundle';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
@@ -32,7 +32,7 @@ const RENDERERS: Record<string, (report: EvidenceReport) => string> = {
 interface ReportOptions {
   format: 'md' | 'json' | 'html';
   out?: string;
-  bundle?: boolean;
+  bundle?: boolean | string;
   json?: boolean;
   uiUrl?: string;
 }
@@ -48,7 +48,7 @@ export function registerReportCommand(program: Command, cli: CliContext): void {
     .argument('<id>', 'rollout id (workflow id)')
     .addOption(new Option('--format <format>', 'md, json or html').choices(['md', 'json', 'html']).default('md'))
     .option('--out <file>', 'write the report to this file (directories are created) instead of printing it')
-    .option('--bundle', "write the evidence where the plan's `evidence` says: the report as .md, .json and .html in evidence.bundle, the ops log as JSON lines in evidence.opsLog")
+    .option('--bundle [root]', "write the evidence where the plan's `evidence` says, under root (default: the current directory): the report as .md, .json and .html in evidence.bundle, the ops log as JSON lines in evidence.opsLog")
     .option('--json', 'print the report as JSON (as --format json); with --out, print {rolloutId, out, format, entries, running}')
     .option('--ui-url <url>', 'the Temporal UI the history link points to (default: TEMPORAL_UI_URL, else http://localhost:8233)');
   addConnectionOptions(command, cli).action(async (rolloutId: string, options: ReportOptions) => {
@@ -101,7 +101,15 @@ export function registerReportCommand(program: Command, cli: CliContext): void {
           cli.fail(ExitCode.Usage);
           return;
         }
-        const files = await writeEvidenceBundle(report, read.result.opsLog, evidence);
+        let files: string[];
+        try {
+          files = await writeEvidenceBundle(report, read.result.opsLog, evidence, typeof options.bundle === 'string' ? options.bundle : undefined);
+        } catch (err) {
+          if (!(err instanceof EvidencePathRefused)) throw err;
+          cli.err(`canary report --bundle: ${err.message}`);
+          cli.fail(ExitCode.Usage);
+          return;
+        }
         if (options.json) cli.out(JSON.stringify({ rolloutId, files, entries: report.timeline.length, running }));
         else cli.out(`wrote ${files.join(', ')} (${report.timeline.length} ops-log entries${running ? ', rollout still running' : ''})`);
         return;
