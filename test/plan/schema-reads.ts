@@ -113,8 +113,8 @@ export interface CollectReadsOptions {
   root: string;
   /** The files to look for reads in (absolute or relative to the root). */
   files: readonly string[];
-  /** The file that defines the plan format with zod (absolute or relative to the root). */
-  schemaFile: string;
+  /** The files that define the plan format with zod (absolute or relative to the root); the first is its entry. */
+  schemaFiles: readonly string[];
   /** Files given by their text instead of the disk (tests of the walker itself); absolute or relative to the root. */
   virtualFiles?: Readonly<Record<string, string>>;
 }
@@ -126,7 +126,8 @@ export interface CollectReadsOptions {
 export function collectReads(options: CollectReadsOptions): FieldRead[] {
   const root = resolve(options.root);
   const abs = (file: string) => resolve(root, file);
-  const schemaFile = abs(options.schemaFile);
+  const schemaFiles = new Set(options.schemaFiles.map(abs));
+  const isSchema = (file: string) => schemaFiles.has(resolve(file));
   const virtual = new Map(Object.entries(options.virtualFiles ?? {}).map(([file, text]) => [abs(file), text]));
   const config = ts.getParsedCommandLineOfConfigFile(abs('tsconfig.json'), {}, {
     ...ts.sys,
@@ -148,11 +149,11 @@ export function collectReads(options: CollectReadsOptions): FieldRead[] {
     return text === undefined ? getSourceFile(file, language, onError, create) : ts.createSourceFile(file, text, language, true);
   };
   const wanted = new Set(options.files.map(abs));
-  const program = ts.createProgram({ rootNames: [...new Set([...wanted, schemaFile])], options: { ...config.options, noEmit: true }, host });
+  const program = ts.createProgram({ rootNames: [...new Set([...wanted, ...schemaFiles])], options: { ...config.options, noEmit: true }, host });
   const checker = program.getTypeChecker();
-  const sources = program.getSourceFiles().filter((s) => wanted.has(resolve(s.fileName)) && resolve(s.fileName) !== schemaFile);
+  const sources = program.getSourceFiles().filter((s) => wanted.has(resolve(s.fileName)) && !isSchema(s.fileName));
 
-  const inSchema = (d: ts.Declaration) => resolve(d.getSourceFile().fileName) === schemaFile;
+  const inSchema = (d: ts.Declaration) => isSchema(d.getSourceFile().fileName);
   const inProject = (d: ts.Declaration) => !d.getSourceFile().fileName.includes('/node_modules/') && !d.getSourceFile().isDeclarationFile;
   /** Declarations of the code's own types → the plan schema declarations whose values flow into them. */
   const links = new Map<ts.Declaration, Set<ts.Declaration>>();

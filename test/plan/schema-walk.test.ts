@@ -11,14 +11,14 @@ import { planJsonSchemaText } from '../../src/cli/commands/schema';
 import { collectReads, readersOf, schemaFields, unreadFields, type FieldRead, type JsonSchema, type SchemaField } from './schema-reads';
 
 const ROOT = resolve(__dirname, '../..');
-const SCHEMA_FILE = 'src/domain/plan-schema.ts';
+const SCHEMA_FILES = ['src/domain/plan-schema/index.ts', 'src/domain/plan-schema/conditions.ts', 'src/domain/plan-schema/primitives.ts'];
 
 /**
  * Where a read says nothing about whether a field is carried out: the format's own files, and the code that only
  * loads and validates plans (it reads every field to check it). `canary schema` and the OpenAPI document only
  * serialize the schema and read no plan field.
  */
-const NOT_READERS = new Set([SCHEMA_FILE, 'src/plan/schema.ts', 'src/plan/load.ts', 'src/plan/validate.ts', 'src/plan/yaml-limits.ts']);
+const NOT_READERS = new Set([...SCHEMA_FILES, 'src/plan/schema.ts', 'src/plan/load.ts', 'src/plan/validate.ts', 'src/plan/yaml-limits.ts']);
 
 /** A field that is read, by design, only where reads do not count, or only by people. */
 interface ReadElsewhere {
@@ -95,7 +95,7 @@ let loaderReads: FieldRead[];
 
 beforeAll(() => {
   fields = schemaFields(planSchema());
-  const all = collectReads({ root: ROOT, files: sourceFiles(), schemaFile: SCHEMA_FILE });
+  const all = collectReads({ root: ROOT, files: sourceFiles(), schemaFiles: SCHEMA_FILES });
   reads = all.filter((r) => !NOT_READERS.has(r.file));
   loaderReads = all.filter((r) => NOT_READERS.has(r.file));
 }, 180_000);
@@ -179,7 +179,7 @@ export type Settings = z.infer<typeof Settings>;
     const found = collectReads({
       root: ROOT,
       files: [`${DIR}/consumer.ts`],
-      schemaFile: `${DIR}/settings.ts`,
+      schemaFiles: [`${DIR}/settings.ts`],
       virtualFiles: { [`${DIR}/settings.ts`]: SETTINGS_TS, [`${DIR}/consumer.ts`]: consumer },
     });
     return unreadFields(settingsFields(), found).map((f) => f.path);
