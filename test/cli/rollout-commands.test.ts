@@ -10,6 +10,7 @@ import type { JWK } from 'jose';
 import { getRollout, rolloutResult, rolloutStatus, startRollout } from '../../src/client';
 import { parsePlanText } from '../../src/plan/load';
 import { main } from '../../src/cli/main';
+import { startCanary } from '../helpers/canary-cli';
 import { fileNameOf } from '../../src/report/evidence-bundle';
 import type { EvidenceReport } from '../../src/report/evidence-report';
 import type { RolloutStatusView } from '../../src/workflows/messages';
@@ -103,16 +104,9 @@ async function canary(...argv: string[]): Promise<Run> {
   return started(...argv).done;
 }
 
-/** Starts `canary` in-process; `stdout()` reads what it printed so far. */
+/** Starts `canary` in-process against the test server; `stdout()` reads what it printed so far. */
 function started(...argv: string[]): { done: Promise<Run>; stdout: () => string } {
-  let stdout = '';
-  let stderr = '';
-  const done = main(
-    argv,
-    { stdout: { write: (text: string) => (stdout += text) }, stderr: { write: (text: string) => (stderr += text) } },
-    { env: cliEnv },
-  ).then((code) => ({ code, stdout, stderr }));
-  return { done, stdout: () => stdout };
+  return startCanary(() => cliEnv, ...argv);
 }
 
 /** Waits until `condition` holds, checking every 50 ms. */

@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { getRollout, rolloutResult, rolloutStatus } from '../../src/client';
-import { main } from '../../src/cli/main';
+import { startCanary } from '../helpers/canary-cli';
 import type { RolloutStatusView } from '../../src/workflows/messages';
 import { approverKeyPair, startDevRollouts, type DevRollouts } from '../helpers/dev-rollouts';
 import { testSetup } from '../helpers/temporal-env';
@@ -67,16 +67,9 @@ let cliEnv: NodeJS.ProcessEnv;
 /** The environment of the shell that runs a printed command: `canary` on PATH, the test server. */
 let shellEnv: NodeJS.ProcessEnv;
 
-/** Runs `canary` in-process against the test server. */
+/** Starts `canary` in-process against the test server; `stdout()` reads what it printed so far. */
 function started(...argv: string[]): { done: Promise<Run>; stdout: () => string } {
-  let stdout = '';
-  let stderr = '';
-  const done = main(
-    argv,
-    { stdout: { write: (text: string) => (stdout += text) }, stderr: { write: (text: string) => (stderr += text) } },
-    { env: cliEnv },
-  ).then((code) => ({ code, stdout, stderr }));
-  return { done, stdout: () => stdout };
+  return startCanary(() => cliEnv, ...argv);
 }
 
 /** Runs `command` as a person pastes it into a shell: `sh -c` in {@link keysDir}, acting as `user`. */

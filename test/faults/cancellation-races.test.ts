@@ -4,13 +4,11 @@
  * no flag write is cut short or lost, the rollout ends at 0% with a record that matches the flag store, and an
  * update the rollout processed is answered as accepted.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { rolloutResult, startRollout } from '../../src/client';
 import { parsePlanText } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/schema';
 import { operatorUpdate } from '../../src/workflows/messages';
-import { startFaultWorld, waitForStatus, type FaultWorld } from './harness';
+import { startFaultWorld, startWebhookFlagStore, waitForStatus, type FaultWorld, type WebhookFlagStore } from './harness';
 
 function plan(url: string, flag: string, extra = '', enterTask = false): Plan {
   const task = enterTask ? '\n    tasks: [{ name: smoke, on: enter, run: { type: command, command: "true" } }]' : '';
@@ -43,54 +41,27 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('a cancellation request racing what the rollout is doing', () => {
   let world: FaultWorld;
-  let store: Server;
+  let store: WebhookFlagStore;
   let url = '';
-  const flags = new Map<string, { enabled: boolean; percent: number }>();
   /** Per flag: how long a write takes, and whether writes to off fail. */
   const slow = new Map<string, number>();
   const failOff = new Set<string>();
-  const writes: Array<{ flag: string; enabled: boolean; percent: number; landed: boolean }> = [];
-  /** Writes as they arrive, before they are answered: a test cancels while one is in flight. */
-  const received: Array<{ flag: string; enabled: boolean; percent: number }> = [];
+  const flags = () => store.flags;
+  /** Waits until a write of `percent` to `flag` has reached the store (answered or not): a test cancels then. */
   const arrived = async (flag: string, percent: number) => {
-    while (!received.some((w) => w.flag === flag && w.percent === percent)) await sleep(10);
+    while (!store.received.some((w) => w.flag === flag && w.percent === percent)) await sleep(10);
   };
 
   beforeAll(async () => {
-    store = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const key = decodeURIComponent((req.url ?? '').replace(/^\/flags\//, ''));
-        if (req.method === 'PUT') {
-          const state = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { enabled: boolean; percent: number };
-          received.push({ flag: key, ...state });
-          const fail = !state.enabled && failOff.has(key);
-          const answer = () => {
-            writes.push({ flag: key, ...state, landed: !fail });
-            if (fail) return void res.writeHead(503).end('maintenance');
-            flags.set(key, state);
-            res.writeHead(204).end();
-          };
-          const delay = slow.get(key) ?? 0;
-          if (delay > 0) setTimeout(answer, delay);
-          else answer();
-          return;
-        }
-        const state = flags.get(key);
-        if (!state) return void res.writeHead(404).end();
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(state));
-      });
-    });
-    await new Promise<void>((resolve) => store.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(store.address() as AddressInfo).port}`;
+    store = await startWebhookFlagStore();
+    store.answer = ({ flag, enabled }) => ({ delayMs: slow.get(flag) ?? 0, refuse: !enabled && failOff.has(flag) });
+    url = store.url;
     world = await startFaultWorld({ taskQueue: 'faults-cancel-races' });
     await world.startWorker();
   });
   afterAll(async () => {
     await world?.teardown();
-    store?.closeAllConnections();
-    await new Promise((resolve) => store?.close(resolve));
+    await store?.close();
   });
 
   it('during the first flag write: the write lands, then traffic goes back to 0% and the workflow completes aborted', async () => {
@@ -104,29 +75,29 @@ describe('a cancellation request racing what the rollout is doing', () => {
     const result = await rolloutResult(handle);
     expect(result).toMatchObject({ outcome: 'aborted', finalPercent: 0 });
     await sleep(2_000); // longer than the slow write: one cut short would have landed by now
-    expect(flags.get('first-write')).toEqual({ enabled: false, percent: 0 });
+    expect(flags().get('first-write')).toEqual({ enabled: false, percent: 0 });
     expect((await handle.describe()).status.name).toBe('COMPLETED');
   }, 60_000);
 
   it('during a rollback whose write to off keeps failing: the write is still retried until it lands, and the record matches the store', async () => {
     const handle = await startRollout(world.env.client, plan(url, 'failing-off'), { workflowId: 'cancel-failing-rollback', taskQueue: world.taskQueue });
-    await waitForStatus(handle, (s) => s.phase === 'canary-50' && flags.get('failing-off')?.percent === 50);
+    await waitForStatus(handle, (s) => s.phase === 'canary-50' && flags().get('failing-off')?.percent === 50);
     failOff.add('failing-off');
     await handle.executeUpdate(operatorUpdate, { args: [{ command: 'rollback', by: 'sre@example.com', role: 'sre', reason: 'bad numbers' }] }).catch(() => undefined);
     // The write to off has failed once and is being retried by its activity: cancel while that is going on.
     await arrived('failing-off', 0);
     await handle.cancel();
     await sleep(1_500);
-    expect(flags.get('failing-off')).toEqual({ enabled: true, percent: 50 });
+    expect(flags().get('failing-off')).toEqual({ enabled: true, percent: 50 });
     failOff.delete('failing-off');
     const result = await rolloutResult(handle);
     expect(result.outcome).toBe('rolled_back');
-    expect(flags.get('failing-off')).toEqual({ enabled: false, percent: 0 });
+    expect(flags().get('failing-off')).toEqual({ enabled: false, percent: 0 });
   }, 60_000);
 
   it('during an advance whose write is in flight: no write lands after the abort’s 0%', async () => {
     const handle = await startRollout(world.env.client, plan(url, 'slow-advance', ''), { workflowId: 'cancel-slow-advance', taskQueue: world.taskQueue });
-    await waitForStatus(handle, (s) => s.phase === 'canary-10' && flags.get('slow-advance')?.percent === 10);
+    await waitForStatus(handle, (s) => s.phase === 'canary-10' && flags().get('slow-advance')?.percent === 10);
     slow.set('slow-advance', 2_000);
     // The write to 50% has reached the store, which answers it in 2 s: cancel while it is in flight.
     await arrived('slow-advance', 50);
@@ -135,9 +106,9 @@ describe('a cancellation request racing what the rollout is doing', () => {
     const result = await rolloutResult(handle);
     expect(result).toMatchObject({ outcome: 'aborted', finalPercent: 0 });
     await sleep(2_500); // longer than the slow write: one cut short would have landed by now
-    const last = writes.filter((w) => w.flag === 'slow-advance' && w.landed).at(-1);
+    const last = store.writes.filter((w) => w.flag === 'slow-advance' && w.stored).at(-1);
     expect(last).toMatchObject({ enabled: false, percent: 0 });
-    expect(flags.get('slow-advance')).toEqual({ enabled: false, percent: 0 });
+    expect(flags().get('slow-advance')).toEqual({ enabled: false, percent: 0 });
   }, 60_000);
 
   it('an operator update sent after the cancellation is processed, and answered as accepted', async () => {
@@ -152,6 +123,6 @@ rollback: { verify: { within: 10s, checks: [{ name: never, when: { kind: thresho
     expect(kill).toMatchObject({ accepted: true, status: 'killed' });
     const result = await rolloutResult(handle);
     expect(result.outcome).toBe('killed');
-    expect(flags.get('update-after')).toEqual({ enabled: false, percent: 0 });
+    expect(flags().get('update-after')).toEqual({ enabled: false, percent: 0 });
   }, 60_000);
 });

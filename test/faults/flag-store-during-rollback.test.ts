@@ -3,13 +3,11 @@
  * is reported as urgent, and is retried every analysis interval; once the store answers again, the flag goes straight
  * to off (never through an earlier phase's percentage) within about one interval. Prints the repair → flag-off time.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { rolloutResult, startRollout } from '../../src/client';
 import type { MetricReading } from '../../src/domain/types';
 import { parsePlanText } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/schema';
-import { startFaultWorld, waitForStatus, type FaultWorld } from './harness';
+import { startFaultWorld, startWebhookFlagStore, waitForStatus, type FaultWorld, type WebhookFlagStore } from './harness';
 
 function plan(url: string): Plan {
   const text = `
@@ -40,44 +38,25 @@ phases:
 
 describe('a flag store that breaks during a rollback', () => {
   let world: FaultWorld;
-  let store: Server;
+  let store: WebhookFlagStore;
   let broken = false;
   let breachAt = Number.POSITIVE_INFINITY;
-  const flags = new Map<string, { enabled: boolean; percent: number }>();
-  const writes: Array<{ at: number; enabled: boolean; percent: number; stored: boolean }> = [];
 
   beforeAll(async () => {
-    store = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const key = decodeURIComponent((req.url ?? '').replace(/^\/flags\//, ''));
-        if (req.method === 'PUT') {
-          const state = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { enabled: boolean; percent: number };
-          writes.push({ at: Date.now(), ...state, stored: !broken });
-          if (broken) return void res.writeHead(503).end('maintenance');
-          flags.set(key, state);
-          return void res.writeHead(204).end();
-        }
-        const state = flags.get(key);
-        if (!state) return void res.writeHead(404).end();
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(state));
-      });
-    });
-    await new Promise<void>((resolve) => store.listen(0, '127.0.0.1', resolve));
+    store = await startWebhookFlagStore();
+    store.answer = () => ({ refuse: broken });
     world = await startFaultWorld({ taskQueue: 'faults-store' });
     const live = { query: async (): Promise<MetricReading> => ({ status: 'ok', value: Date.now() >= breachAt ? 0.2 : 0.001 }), isOnline: async () => true };
     await world.startWorker({ metricSource: () => live });
   });
   afterAll(async () => {
     await world?.teardown();
-    store?.closeAllConnections();
-    await new Promise((resolve) => store?.close(resolve));
+    await store?.close();
   });
 
   it('retries the write to off every interval and, once repaired, turns the flag off within about one interval', async () => {
-    const url = `http://127.0.0.1:${(store.address() as AddressInfo).port}`;
-    const handle = await startRollout(world.env.client, plan(url), { workflowId: 'store-during-rollback', taskQueue: world.taskQueue });
+    const { flags, writes } = store;
+    const handle = await startRollout(world.env.client, plan(store.url), { workflowId: 'store-during-rollback', taskQueue: world.taskQueue });
     await waitForStatus(handle, (s) => s.percent === 30);
     broken = true;
     breachAt = Date.now();

@@ -3,6 +3,8 @@
  * plain `temporal` binary for raw messages, and small helpers to wait on a rollout's status.
  */
 import { execFile } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,4 +93,62 @@ export async function waitForStatus(
     if (Date.now() > deadline) throw new Error(`timed out; last status: ${JSON.stringify(last && { status: last.status, phase: last.phase, percent: last.percent, waitingFor: last.waitingFor, log: last.opsLog.slice(-5) })}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** One write a {@link WebhookFlagStore} received: when, to which flag, what, and whether it was stored. */
+export interface StoreWrite {
+  at: number;
+  flag: string;
+  enabled: boolean;
+  percent: number;
+  stored: boolean;
+}
+
+/**
+ * A flag service with the webhook provider's documented API (PUT/GET /flags/<key>, JSON {enabled, percent}) that a
+ * test controls: `answer` says, per write as it arrives, how long to take and whether to refuse it (503).
+ */
+export interface WebhookFlagStore {
+  url: string;
+  flags: Map<string, { enabled: boolean; percent: number }>;
+  /** Writes as they arrive, before they are answered. */
+  received: Array<Omit<StoreWrite, 'stored'>>;
+  /** Writes as they were answered. */
+  writes: StoreWrite[];
+  answer: (write: { flag: string; enabled: boolean; percent: number }) => { delayMs?: number; refuse?: boolean };
+  close(): Promise<void>;
+}
+
+export async function startWebhookFlagStore(): Promise<WebhookFlagStore> {
+  const store: Omit<WebhookFlagStore, 'url' | 'close'> = { flags: new Map(), received: [], writes: [], answer: () => ({}) };
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const flag = decodeURIComponent((req.url ?? '').replace(/^\/flags\//, ''));
+      if (req.method === 'PUT') {
+        const state = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { enabled: boolean; percent: number };
+        store.received.push({ at: Date.now(), flag, ...state });
+        const { delayMs = 0, refuse = false } = store.answer({ flag, ...state });
+        setTimeout(() => {
+          store.writes.push({ at: Date.now(), flag, ...state, stored: !refuse });
+          if (refuse) return void res.writeHead(503).end('maintenance');
+          store.flags.set(flag, state);
+          res.writeHead(204).end();
+        }, delayMs);
+        return;
+      }
+      const state = store.flags.get(flag);
+      if (!state) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(state));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return Object.assign(store, {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  });
 }
