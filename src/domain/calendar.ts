@@ -129,6 +129,18 @@ const dailyCache = new Map<string, { from: Millis; next: Millis }>();
  * keep it). On a day that skips `hhmm` (spring forward at 02:30) the instant an hour on is taken.
  */
 export function nextLocalTime(at: Millis, hhmm: string, timeZone: string): Millis {
+  // Every instant from the one last asked about up to the answer has the same answer: evaluation ticks ask often.
+  const key = `${hhmm}|${timeZone}`;
+  const last = localTimeCache.get(key);
+  if (last && at >= last.from && at < last.next) return last.next;
+  const next = computeNextLocalTime(at, hhmm, timeZone);
+  localTimeCache.set(key, { from: at, next });
+  return next;
+}
+
+const localTimeCache = new Map<string, { from: Millis; next: Millis }>();
+
+function computeNextLocalTime(at: Millis, hhmm: string, timeZone: string): Millis {
   const target = clockMinutes(hhmm);
   let candidate = computeNextDailyAt(at, hhmm, timeZone);
   for (let i = 0; i < 2; i++) {

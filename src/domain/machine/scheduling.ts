@@ -24,8 +24,8 @@ export function schedule(run: Run): void {
     if (t !== undefined && Number.isFinite(t) && t > state.now) candidates.push(t);
   };
   // Rules v3: also observe for checks in force and for metrics a snapshot task names, though no condition reads them.
-  const alsoObserve = state.rulesV3 && (checksInForceNow(run).length > 0 || observedNow(run).length > 0);
-  if (state.nextObservationAt === undefined && (activeMetricConditions(run).length > 0 || alsoObserve)) state.nextObservationAt = state.now;
+  const alsoObserve = () => state.rulesV3 === true && (checksInForceNow(run).length > 0 || observedNow(run).length > 0);
+  if (state.nextObservationAt === undefined && (activeMetricConditions(run).length > 0 || alsoObserve())) state.nextObservationAt = state.now;
   if (state.nextObservationAt !== undefined) candidates.push(Math.max(state.nextObservationAt, state.now + 1));
   const phase = currentPhase(run);
   if (phase && (state.stage === 'ramp' || state.stage === 'final')) {
