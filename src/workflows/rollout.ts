@@ -10,6 +10,7 @@ import {
   continueAsNew,
   log,
   currentUpdateInfo,
+  isCancellation,
   patched,
   proxyActivities,
   proxyLocalActivities,
@@ -353,9 +354,25 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   // then completes with its record. Rollouts started before this rule (no 'cancel-rolls-back' marker) end cancelled.
   let cancelRequested = false;
   let cancelHandled = false;
+  /** The scope taking the flag locks, which never gives up on its own: a cancellation request stops it. */
+  let lockScope: CancellationScope | undefined;
   CancellationScope.current().cancelRequested.catch(() => {
     cancelRequested = true;
+    lockScope?.cancel();
   });
+  /** The flag locks, or undefined when a cancellation request stopped the taking (nothing was written yet). */
+  const takeLocks = async (): Promise<Awaited<ReturnType<typeof acquireFlagLocks>> | undefined> => {
+    if (cancelRequested) return undefined;
+    lockScope = new CancellationScope();
+    try {
+      return await lockScope.run(() => acquireFlagLocks(lockRequest));
+    } catch (err) {
+      if (cancelRequested && isCancellation(err)) return undefined;
+      throw err;
+    } finally {
+      lockScope = undefined;
+    }
+  };
   const takeCancellation = async (): Promise<void> => {
     if (!cancelRequested || cancelHandled) return;
     cancelHandled = true;
@@ -400,8 +417,10 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     if (!input.state) {
       upsertMemo({ plan: { id: plan.id, name: plan.name, flags: plan.target.flags, environment: plan.target.environment, phases: plan.phases.map((p) => `${p.name} ${p.percent}%`) } });
       // One rollout per flag, whatever its workflow id: the locks come before anything is written.
-      const lock = trustV2 ? await acquireFlagLocks(lockRequest) : { granted: true as const };
-      if (lock.granted) {
+      const lock = trustV2 ? await takeLocks() : { granted: true as const };
+      if (lock === undefined) {
+        // Cancelled while taking the locks: the loop hands the cancellation to the machine, which ends the rollout.
+      } else if (lock.granted) {
         flagLocked = trustV2;
         await feed(compiled, state, { type: 'start', at: Date.now() }, effects);
       } else {

@@ -86,3 +86,35 @@ describe('a cancellation request', () => {
     ).resolves.toBeUndefined();
   }, 60_000);
 });
+
+describe('a cancellation request while the flag locks are still being taken', () => {
+  let world: FaultWorld;
+
+  beforeAll(async () => {
+    world = await startFaultWorld({ taskQueue: 'faults-cancel-locks' });
+    // The lock activity never gives up on its own; here every attempt fails (the flag store cannot be identified).
+    await world.startWorker({
+      flagStoreIdentity: () => {
+        throw new Error('flag store unreachable');
+      },
+    });
+  });
+  afterAll(async () => {
+    await world?.teardown();
+  });
+
+  it('stops the taking and ends the rollout aborted, before anything was written', async () => {
+    const handle = await startRollout(world.env.client, plan(), { workflowId: 'cancel-while-locking', taskQueue: world.taskQueue });
+    // The lock activity has failed at least once and is being retried.
+    for (;;) {
+      const history = await handle.fetchHistory();
+      if (history.events?.some((e) => e.activityTaskStartedEventAttributes?.attempt && e.activityTaskStartedEventAttributes.attempt > 1) || (await handle.describe()).raw.pendingActivities?.some((a) => (a.attempt ?? 0) > 1)) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    await handle.cancel();
+    const result = await rolloutResult(handle);
+    expect(result).toMatchObject({ outcome: 'aborted', finalPercent: 0 });
+    expect(result.opsLog.map((e) => e.action)).not.toContain('start');
+    expect((await handle.describe()).status.name).toBe('COMPLETED');
+  }, 60_000);
+});
