@@ -210,7 +210,10 @@ export function operator(run: Run, event: Extract<RolloutEvent, { type: 'operato
       break;
     case 'promote':
       log(run, 'promote', `promoted by ${who}${why}: the minimum duration and gates of ${phaseName(run.plan, state.phaseIndex)} are waived`, event.by);
-      enterNext(run, { promotedBy: who });
+      // What a promotion does not waive (tokens, approvals, entry checks, a change window) is said, not implied.
+      if (!enterNext(run, { promotedBy: who }) && state.rulesV3) {
+        log(run, 'wait', `promote by ${who}: ${phaseName(run.plan, state.phaseIndex + 1)} is not entered yet; it still waits for: ${state.waitingFor.join('; ')}`, event.by);
+      }
       break;
     case 'force-promote':
       log(run, 'force-promote', `promote --force by ${who}${why}: skipping to ${run.plan.phases[run.plan.phases.length - 1]?.percent}%, bypassing gates and approvals`, event.by);

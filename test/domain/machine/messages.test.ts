@@ -4,7 +4,7 @@
  * approvals at entry and exit, and an approval condition.
  */
 import type { MessageEvent, RefusalCode, RolloutEvent, RolloutState } from '../../../src/domain/types';
-import { refusal, updateRefusal } from '../../helpers/machine';
+import { apply, initialState, refusal, updateRefusal } from '../../helpers/machine';
 import { testPlan } from '../../helpers/test-plan';
 import { MINUTE, approve, commandsOf, id, incident, operator, report, send, started, tick } from './helpers';
 
@@ -407,5 +407,29 @@ describe('other messages', () => {
     send(plan, state, { type: 'incident', at, id: 'INC-7', severity: 'Sev-3', title: 'slow search' });
     send(plan, state, { type: 'incident', at: 3 * MINUTE, id: 'INC-7', severity: 'Sev-3', title: 'slow search', status: 'resolved' });
     expect(state.incidents[0]?.status).toBe('resolved');
+  });
+});
+
+describe('a promotion that the next phase is not ready for', () => {
+  it('says what it did not waive, instead of implying the rollout moved', () => {
+    const gated = testPlan(`
+roles: { sre: { members: [sre@example.com] }, cfo: { members: [cfo@example.com] } }
+controls: { operators: [sre] }
+phases:
+  - { name: canary, percent: 10, minDuration: 1h }
+  - { name: full, percent: 100, approvals: [{ role: cfo }] }
+`);
+    const state = initialState(0);
+    apply(gated, state, { type: 'start', at: 0 });
+    apply(gated, state, { type: 'providers-checked', at: 0, offline: [] });
+    apply(gated, state, { type: 'operator', at: MINUTE, id: 'p1', command: 'promote', by: 'sre@example.com', role: 'sre', reason: 'looks good' });
+    const lines = state.opsLog.map((e) => `${e.action}: ${e.reason}`);
+    const promoted = lines.findIndex((l) => l.startsWith('promote: '));
+    expect(lines[promoted]).toBe('promote: promoted by sre@example.com (sre): looks good: the minimum duration and gates of canary are waived');
+    expect(lines.slice(promoted + 1)).toEqual([
+      'wait: waiting for cfo approval to enter full',
+      expect.stringMatching(/^wait: promote by sre@example.com \(sre\): full is not entered yet; it still waits for: .*cfo/),
+    ]);
+    expect(state.phaseIndex).toBe(0);
   });
 });
