@@ -79,7 +79,10 @@ export type RefusalCode =
   | 'already-paused'
   | 'rolling-back'
   | 'last-phase'
-  | 'reason-required';
+  | 'reason-required'
+  | 'unknown-task'
+  | 'worker-task'
+  | 'spend-decrease';
 
 export interface Refusal {
   code: RefusalCode;

@@ -321,7 +321,9 @@ export interface RolloutState {
    * first phase; a pause never hides a hold; a hold timing out to resume leaves an operator's pause; a write that would
    * put traffic back on after the rollout moved toward safety is not retried; budget spend read from a metric is read
    * at every check; exit approvals are requested and escalated; stabilization tasks keep their period and time zone;
-   * daily tasks keep their local time when the clocks change; resuming a failed re-freeze step runs it again.
+   * daily tasks keep their local time when the clocks change; resuming a failed re-freeze step runs it again; a
+   * promotion the next phase is not ready for says so; a person's task report is for a manual task of the plan, by
+   * the role it is assigned to; reported spend only grows.
    */
   rulesV3?: boolean;
   /**

@@ -61,3 +61,61 @@ describe('a refused message carries its refusal as data', () => {
     expect(refusalOf(state, { type: 'operator', at: 2, id: 'o9', command: 'pause', by: 'sre@example.com', role: 'sre' })?.code).toBe('finished');
   });
 });
+
+describe('reports from people are checked like every other message (rules v3)', () => {
+  const tasks = testPlan(`
+roles:
+  qa: { members: [qa@example.com] }
+budgets:
+  - { name: canary, currency: USD, limit: 100, phases: [canary] }
+phases:
+  - name: canary
+    percent: 10
+    minDuration: 10m
+    tasks:
+      - { name: sign-off, on: enter, required: true, run: { type: manual, role: qa } }
+      - { name: smoke, on: enter, run: { type: command, command: ./smoke.sh } }
+  - { name: full, percent: 100, minDuration: 10m }
+`);
+  const inCanary = () => {
+    const state = initialState(0);
+    apply(tasks, state, { type: 'start', at: 0 });
+    apply(tasks, state, { type: 'providers-checked', at: 0, offline: [] });
+    return state;
+  };
+  const report = (state: RolloutState, task: string, by: string) => {
+    const before = state.opsLog.length;
+    apply(tasks, state, { type: 'task-result', at: 60_000, task, scope: 'canary', ok: true, by });
+    return state.opsLog.slice(before).find((e) => e.action === 'refuse')?.refusal;
+  };
+
+  it('a manual task is reported done by the role it is assigned to', () => {
+    const state = inCanary();
+    expect(report(state, 'sign-off', 'qa@example.com')).toBeUndefined();
+    expect(state.taskRuns['canary:sign-off']?.ok).toBe(true);
+  });
+
+  it('not by someone outside that role', () => {
+    const state = inCanary();
+    expect(report(state, 'sign-off', 'mallory@example.com')).toEqual({ code: 'not-a-member', message: 'mallory@example.com does not hold the role qa (task sign-off is assigned to it)' });
+    expect(state.taskRuns['canary:sign-off']?.ok).toBeUndefined();
+  });
+
+  it('a worker task’s result never comes from a message', () => {
+    expect(report(inCanary(), 'smoke', 'qa@example.com')?.code).toBe('worker-task');
+  });
+
+  it('a task the plan does not have is refused', () => {
+    expect(report(inCanary(), 'nope', 'qa@example.com')?.code).toBe('unknown-task');
+  });
+
+  it('reported spend only grows: a lower total cannot lift a budget hold', () => {
+    const state = inCanary();
+    apply(tasks, state, { type: 'spend', at: 60_000, id: 's1', budget: 'canary', total: 150 });
+    expect(state.status).toBe('holding');
+    apply(tasks, state, { type: 'spend', at: 120_000, id: 's2', budget: 'canary', total: 0 });
+    expect(state.opsLog.at(-1)?.refusal).toEqual({ code: 'spend-decrease', message: 'spend on canary only grows: 0 is below the 150 already reported' });
+    expect(state.status).toBe('holding');
+    expect(state.spend.canary).toBe(150);
+  });
+});

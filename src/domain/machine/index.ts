@@ -16,7 +16,7 @@ import type { CompiledPlan } from '../compiled-plan';
 import type { MessageEvent, Millis, Refusal, RolloutCommand, RolloutEvent, RolloutResult, RolloutState } from '../types';
 import { type Run, isFinished, log, logRefusal, newRun, notify, phaseName } from './context';
 import { flagWriteFailed, flagWriteRetried, retryFlagWrites } from './flag-writes';
-import { actorOf, approval, describeEvent, incident, operator, refusalOf, taskResult } from './messages';
+import { actorOf, approval, describeEvent, incident, operator, refusalOf, taskReportRefusal, taskResult } from './messages';
 import { observe, providersChecked, tick } from './observation';
 import { progress, start } from './progression';
 import { finish, startRollback } from './safety';
@@ -191,6 +191,14 @@ function handle(run: Run, event: RolloutEvent): RolloutCommand[] {
     if (event.type === 'tick') retryFlagWrites(run);
     if (event.type === 'flag-write-failed' || event.type === 'flag-write-retried' || event.type === 'tick') schedule(run);
     return run.commands;
+  }
+  // A person's report of a task (it names who): for a manual task of this plan, by whom it is assigned to.
+  if (state.rulesV3 && event.type === 'task-result' && event.by !== undefined) {
+    const why = taskReportRefusal(run, event);
+    if (why) {
+      logRefusal(run, `result of task ${event.task} from ${event.by}`, why, event.by);
+      return run.commands;
+    }
   }
   if ('id' in event) {
     const why = refusalOf(run, event);

@@ -6,6 +6,7 @@ import { describeUnmet } from '../waits';
 import type { Plan } from '../plan-schema';
 import type { ApprovalDecision, MessageEvent, OperatorCommand, Refusal, RefusalCode, RolloutEvent } from '../types';
 import { type Run, phaseName, isFinished, log, notify, setStatus } from './context';
+import { findPlanTask } from '../plan-tasks';
 import { continueRefreeze } from './after-full';
 import { unmetChecks } from './observation';
 import { enterNext, forcePromote } from './progression';
@@ -76,8 +77,13 @@ export function refusalOf(run: Run, event: MessageEvent): Refusal | undefined {
     }
     case 'operator':
       return operatorRefusal(run, event);
-    case 'spend':
-      return plan.budgets.some((b) => b.name === event.budget) ? undefined : refuse('unknown-budget', `unknown budget "${event.budget}"`);
+    case 'spend': {
+      if (!plan.budgets.some((b) => b.name === event.budget)) return refuse('unknown-budget', `unknown budget "${event.budget}"`);
+      // Spend only grows: a lower total would lift a budget hold nobody co-signed.
+      const reported = state.spend[event.budget];
+      if (state.rulesV3 && reported !== undefined && event.total < reported) return refuse('spend-decrease', `spend on ${event.budget} only grows: ${event.total} is below the ${reported} already reported`);
+      return undefined;
+    }
     default:
       return undefined;
   }
@@ -149,6 +155,20 @@ export function pendingSubjectFor(run: Run, role: string): string | undefined {
     if (p && wanted) return `phase:${p.name}`;
   }
   if (run.compiled.allConditions.some((c) => c.kind === 'approval' && c.role === role)) return `check:${role}`;
+  return undefined;
+}
+
+/**
+ * Why a person's report of a task's result is refused (rules v3), or undefined to accept it: the task must be one
+ * the plan has in that scope, a manual one (a command or http task's result comes from the worker, never from a
+ * message), and the reporter must hold the role the task is assigned to, if any.
+ */
+export function taskReportRefusal(run: Run, event: Extract<RolloutEvent, { type: 'task-result' }>): Refusal | undefined {
+  const task = findPlanTask(run.plan, event.scope, event.task);
+  if (!task) return refuse('unknown-task', `no task ${event.task} in ${event.scope}`);
+  if (task.run.type !== 'manual') return refuse('worker-task', `task ${event.task} runs on the worker: its result comes from there, not from a message`);
+  const role = task.run.role;
+  if (role && !run.plan.roles[role]?.members.includes(event.by ?? '')) return refuse('not-a-member', `${event.by} does not hold the role ${role} (task ${event.task} is assigned to it)`);
   return undefined;
 }
 
