@@ -79,6 +79,12 @@ const { acquireFlagLocks, releaseFlagLocks } = proxyActivities<RolloutActivities
   startToCloseTimeout: '15s',
   retry: { initialInterval: '1s', maximumInterval: '10s' },
 });
+// Giving back locks a cancelled taking may have left: a few tries, then they are left to be taken over (their holder
+// has ended), so a store that cannot be reached never keeps a cancelled rollout open.
+const { releaseFlagLocks: releaseLeftLocks } = proxyActivities<RolloutActivities>({
+  startToCloseTimeout: '15s',
+  retry: { initialInterval: '1s', maximumInterval: '5s', maximumAttempts: 3 },
+});
 // Metric reads are frequent and cheap to repeat: a local activity costs one history event instead of three.
 const LOCAL: LocalActivityOptions = { startToCloseTimeout: '30s', retry: { maximumAttempts: 3 } };
 const REMOTE: ActivityOptions = { startToCloseTimeout: '30s', retry: { maximumAttempts: 3 } };
@@ -419,7 +425,9 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       // One rollout per flag, whatever its workflow id: the locks come before anything is written.
       const lock = trustV2 ? await takeLocks() : { granted: true as const };
       if (lock === undefined) {
-        // Cancelled while taking the locks: the loop hands the cancellation to the machine, which ends the rollout.
+        // Cancelled while taking the locks: any the activity took anyway are given back (the release leaves alone
+        // locks this rollout does not hold), and the loop hands the cancellation to the machine, which ends it.
+        await releaseLeftLocks(lockRequest).catch((err: unknown) => log.warn('flag locks left to be taken over', { error: String(err) }));
       } else if (lock.granted) {
         flagLocked = trustV2;
         await feed(compiled, state, { type: 'start', at: Date.now() }, effects);

@@ -21,7 +21,10 @@ export function flagWriteFailed(run: Run, event: Extract<RolloutEvent, { type: '
   // A write that would put more traffic on the canary than the rollout now allows, failing after it moved toward
   // safety (a retry sent in the step that killed or rolled it back), is not retried: the safe state is what counts.
   const towardSafety = state.status === 'rolling-back' || (isFinished(state) && state.outcome !== 'completed');
-  if (state.rulesV3 && event.enabled && event.percent > state.percent && towardSafety) {
+  // Each flag against the level the rollout now means it to have: a cohort flag its cohort's, the target flags the
+  // rollout's percent.
+  const intended = Math.max(...event.flags.map((flag) => state.cohortFlags?.[flag] ?? state.percent));
+  if (state.rulesV3 && event.enabled && event.percent > intended && towardSafety) {
     log(run, 'flag-write-failed', `flag write ${describeWrite(event)} failed after the rollout moved toward safety; not retried: ${event.detail}`);
     return;
   }

@@ -144,10 +144,13 @@ export function resultOf(compiled: CompiledPlan, state: RolloutState): RolloutRe
 function handle(run: Run, event: RolloutEvent): RolloutCommand[] {
   const { state } = run;
   if ('id' in event) {
-    // An incident's id names the incident: a later message about it (resolved) is an update, not a duplicate.
-    const key = state.rulesV3 && event.type === 'incident' ? `${event.id}|${event.status ?? 'open'}` : event.id;
-    if (state.processedIds.includes(key)) return [];
-    state.processedIds.push(key);
+    // An incident's id names the incident: a later message about it (resolved, reopened) is an update, not a
+    // duplicate; one that changes nothing is ignored where it is applied.
+    const key = event.id;
+    if (!(state.rulesV3 && event.type === 'incident')) {
+      if (state.processedIds.includes(key)) return [];
+      state.processedIds.push(key);
+    }
     if (state.processedIds.length > MAX_PROCESSED_IDS) state.processedIds.splice(0, state.processedIds.length - MAX_PROCESSED_IDS);
   }
   state.now = Math.max(state.now, event.at);
@@ -173,7 +176,12 @@ function handle(run: Run, event: RolloutEvent): RolloutCommand[] {
       // Readings asked for before it will never come: their activities were cancelled with the workflow.
       state.readingsPending = undefined;
       if (!isFinished(state) && state.status !== 'rolling-back') {
-        startRollback(run, 'the workflow was cancelled in Temporal; a cancellation stops the rollout the safe way', 'aborted');
+        const reason = 'the workflow was cancelled in Temporal; a cancellation stops the rollout the safe way';
+        // Before the first phase nothing was written: nothing to undo, no rollback tasks to run.
+        if (state.phaseIndex < 0 && state.compensations.length === 0) {
+          log(run, 'rollback', `ABORTED before the first phase: ${reason}; nothing was written`);
+          finish(run, 'aborted', reason);
+        } else startRollback(run, reason, 'aborted');
         schedule(run);
       }
       return run.commands;

@@ -10,7 +10,7 @@ import { findPlanTask } from '../plan-tasks';
 import { continueRefreeze } from './after-full';
 import { unmetChecks } from './observation';
 import { enterNext, forcePromote } from './progression';
-import { kill, resume, startRollback } from './safety';
+import { kill, liftHold, resume, startRollback } from './safety';
 
 const refuse = (code: RefusalCode, message: string): Refusal => ({ code, message });
 
@@ -193,7 +193,7 @@ export function approval(run: Run, event: Extract<RolloutEvent, { type: 'approva
   notify(run, 'approval-received', `${event.role} ${event.by} ${event.decision}d ${what}`);
   // A decision on the hold itself, or the co-sign a budget hold waits for.
   if (subject === 'hold' || (state.hold !== undefined && state.hold.cause === subject)) {
-    if (event.decision === 'approve') resume(run, `${event.role} ${event.by} decided to resume${event.reason ? `: ${event.reason}` : ''}`, event.by);
+    if (event.decision === 'approve') liftHold(run, `${event.role} ${event.by} decided to resume${event.reason ? `: ${event.reason}` : ''}`, event.by);
     else startRollback(run, `${event.role} ${event.by} decided to roll back${event.reason ? `: ${event.reason}` : ''}`, 'rolled_back', event.by);
   }
 }
@@ -202,6 +202,7 @@ export function approval(run: Run, event: Extract<RolloutEvent, { type: 'approva
 export function incident(run: Run, event: Extract<RolloutEvent, { type: 'incident' }>): void {
   const { state } = run;
   const existing = state.incidents.find((i) => i.id === event.id);
+  if (state.rulesV3 && existing && existing.status === (event.status ?? 'open')) return;
   if (existing) existing.status = event.status ?? existing.status;
   else state.incidents.push({ id: event.id, severity: event.severity, title: event.title, at: event.at, status: event.status ?? 'open' });
   log(run, 'incident', `incident ${event.severity}: ${event.title}${event.status === 'resolved' ? ' (resolved)' : ''}`);

@@ -48,16 +48,28 @@ export function holdTimeout(run: Run): void {
       kill(run, reason);
       break;
     case 'resume':
-      // A pause an operator gave is theirs to lift: the hold's timeout lifts the hold only.
-      if (state.rulesV3 && state.pause && state.pause.by !== 'system') {
-        setStatus(run, 'paused');
-        log(run, 'resume', `${reason}; still paused by ${state.pause.by} (${state.pause.reason})`);
-      } else resume(run, reason, 'system');
+      liftHold(run, reason, 'system');
       break;
     case 'stay':
       state.hold = { ...hold, deadline: undefined };
       break;
   }
+}
+
+/**
+ * Lifts a hold (its decider's resume, its timeout's default). A pause given meanwhile — by an operator, a trigger or
+ * a reverted phase — stays: it is lifted by `canary resume` (rules v3; before, the hold's end lifted it too).
+ */
+export function liftHold(run: Run, reason: string, by: string): void {
+  const { state } = run;
+  if (!(state.rulesV3 && state.pause)) {
+    resume(run, reason, by);
+    return;
+  }
+  state.hold = undefined;
+  setStatus(run, 'paused');
+  log(run, 'resume', `${reason}; still paused by ${state.pause.by} (${state.pause.reason})`, by);
+  notify(run, 'resumed', `${reason}; still paused`);
 }
 
 /** Lifts a hold or a pause: the rollout moves on from where it is. */

@@ -195,3 +195,26 @@ phases:
     expect(state.pendingFlagWrites ?? []).toEqual([]);
   });
 });
+
+describe('a failed write while rolling back to the previous phase', () => {
+  const previous = testPlan(
+    `
+roles: { sre: { members: [sre@example.com] } }
+controls: { operators: [sre], cohortFlag: "cohort.{name}.on" }
+rollback: { target: previous-percent }
+phases:
+  - { name: beta, percent: 5, minDuration: 10m, cohorts: [{ name: staff, percent: 50 }] }
+  - { name: full, percent: 20, minDuration: 10m, cohorts: [{ name: staff, percent: 100 }] }
+`,
+    { id: 'previous-percent' },
+  );
+
+  it('of a cohort flag back to its level, above the target’s percent, is still retried', () => {
+    const state = started(previous);
+    send(previous, state, tick(10 * MINUTE));
+    const { commands } = send(previous, state, operator(11 * MINUTE, 'rollback', ...SRE, 'errors'));
+    expect(flagWrites(commands)).toEqual(['checkout-v2 → 5%', 'cohort.staff.on → 50%']);
+    send(previous, state, { type: 'flag-write-failed', at: 11 * MINUTE, flags: ['cohort.staff.on'], percent: 50, enabled: true, reason: 'rollback', detail: 'flag service answered 503' });
+    expect(state.pendingFlagWrites).toEqual([expect.objectContaining({ flags: ['cohort.staff.on'], percent: 50 })]);
+  });
+});

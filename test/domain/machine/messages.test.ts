@@ -433,3 +433,24 @@ phases:
     expect(state.phaseIndex).toBe(0);
   });
 });
+
+describe('an incident reopened after it was resolved', () => {
+  it('is open again, and a message that changes nothing is ignored', () => {
+    const p2 = testPlan(`
+phases:
+  - { name: canary, percent: 10, minDuration: 1h }
+  - { name: full, percent: 100 }
+`);
+    const state = initialState(0);
+    apply(p2, state, { type: 'start', at: 0 });
+    apply(p2, state, { type: 'providers-checked', at: 0, offline: [] });
+    const send2 = (at: number, status?: 'open' | 'resolved') => apply(p2, state, { type: 'incident', at, id: 'INC-9', severity: 'Sev-3', title: 'slow', ...(status ? { status } : {}) });
+    send2(MINUTE);
+    send2(2 * MINUTE, 'resolved');
+    const before = state.opsLog.length;
+    send2(3 * MINUTE, 'resolved');
+    expect(state.opsLog.length).toBe(before);
+    send2(4 * MINUTE, 'open');
+    expect(state.incidents).toEqual([expect.objectContaining({ id: 'INC-9', status: 'open' })]);
+  });
+});

@@ -262,3 +262,23 @@ describe('a finished rollout', () => {
     expect(commandsOf(send(p, state, tick(3 * MINUTE)).commands, 'observe')).toEqual([]);
   });
 });
+
+describe('a hold ending while a pause is in force', () => {
+  it('leaves a trigger’s pause in force: only `canary resume` lifts it', () => {
+    const p2 = testPlan(`
+triggers:
+  - { name: t-pause, when: { kind: incidents, atLeast: { Sev-1: 1 } }, action: pause }
+  - { name: t-hold, when: { kind: incidents, atLeast: { Sev-1: 1 } }, action: hold, hold: { timeout: 5m, default: resume } }
+phases:
+  - { name: a, percent: 10, minDuration: 10m }
+  - { name: b, percent: 100 }
+`);
+    const state = started(p2);
+    send(p2, state, incident(MINUTE, 'Sev-1'));
+    expect(state.status).toBe('holding');
+    send(p2, state, tick(6 * MINUTE));
+    send(p2, state, tick(20 * MINUTE));
+    expect(state.status).toBe('paused');
+    expect(state.phaseIndex).toBe(0);
+  });
+});
