@@ -136,6 +136,8 @@ export interface CompiledPlan {
    * the after-100% stages' gates and criteria, and a rollback's verification while it rolls back.
    */
   checksInForceAt: ReadonlyMap<string, string[]>;
+  /** Every http and command condition of the plan by its check key: what the worker runs for a `run-check`. */
+  checkConditions: ReadonlyMap<string, Extract<ConditionDef, { kind: 'http' | 'command' }>>;
   /** `before-rollout:<metric>` by metric. */
   beforeRolloutKeys: ReadonlyMap<string, string>;
 }
@@ -143,11 +145,6 @@ export interface CompiledPlan {
 /** The lookup key of a position: phase index, stage, rolling back. */
 export function positionKey(phaseIndex: number, stage: Stage, rollingBack: boolean): string {
   return `${phaseIndex}|${stage}|${rollingBack}`;
-}
-
-/** The compiled phase at `index`, or undefined before the first phase. */
-export function phaseAt(plan: CompiledPlan, index: number): CompiledPhase | undefined {
-  return plan.phases[index];
 }
 
 /** The triggers in force at phase `index` (rollout-wide ones before the first phase). */

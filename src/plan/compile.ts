@@ -174,6 +174,9 @@ export function compilePlan(plan: Plan): CompiledPlan {
     observedBeforeChecks: new Map(),
     checksInForce: new Map(),
     checksInForceAt: new Map(),
+    checkConditions: new Map(
+      allConditions.flatMap((c) => (c.kind === 'http' || c.kind === 'command' ? [[checkKey(c), c] as const] : [])),
+    ),
     beforeRolloutKeys: new Map(),
   };
 

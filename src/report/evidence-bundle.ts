@@ -32,7 +32,7 @@ export function fileNameOf(rolloutId: string): string {
 }
 
 /** One ops-log line as JSON: the rollout, the time in ISO 8601, then the entry as the machine recorded it. */
-export function opsLogLine(rolloutId: string, entry: OpsLogEntry): string {
+function opsLogLine(rolloutId: string, entry: OpsLogEntry): string {
   return JSON.stringify({ rolloutId, time: new Date(entry.at).toISOString(), ...entry });
 }
 

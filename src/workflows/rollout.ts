@@ -23,7 +23,6 @@ import {
 import { ActivityFailure, type ActivityOptions, ApplicationFailure, CancelledFailure, type LocalActivityOptions, type SignalDefinition, type UpdateDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import type { ObserveInput, RolloutActivities } from '../activities/rollout-activities';
-import { checkKey } from '../domain/conditions';
 import { feed, timerEventTime, type Effects } from '../domain/driver';
 import { initialState, isSettled, resultOf, updateRefusal } from '../domain/machine';
 import { statusOf } from '../domain/status';
@@ -170,7 +169,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       return task ? runTask({ task, scope: c.scope }) : Promise.resolve({ ok: false, detail: `task ${c.task} not in plan` });
     },
     runCheck: (c) => {
-      const cond = findCheckCondition(plan, c.check);
+      const cond = compiled.checkConditions.get(c.check);
       return cond ? runCheck({ condition: cond }) : Promise.resolve({ ok: false, detail: `check ${c.check} not in plan` });
     },
     notify: (c) => {
@@ -450,17 +449,6 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
 /** An update's refusal: the message for people, the refusal (with its code) as the failure's details. */
 function refusedFailure(refusal: Refusal): ApplicationFailure {
   return ApplicationFailure.create({ message: refusal.message, type: 'MessageRefused', nonRetryable: true, details: [refusal] });
-}
-
-function findCheckCondition(plan: Plan, key: string) {
-  const all = [
-    ...[...plan.checks, ...plan.gates, ...plan.phases.flatMap((p) => [...(p.entry ?? []), ...(p.gates ?? [])])].map((c) => c.when),
-    ...[...plan.triggers, ...plan.phases.flatMap((p) => p.triggers ?? [])].map((t) => t.when),
-  ];
-  return all.find(
-    (c): c is Extract<typeof c, { kind: 'http' | 'command' }> =>
-      (c.kind === 'http' || c.kind === 'command') && checkKey(c) === key,
-  );
 }
 
 /** A zod error in one line: each problem with the field it is about ("by: expected string, received number"). */

@@ -279,3 +279,23 @@ describe('compiling', () => {
     expect(compiled.allConditions).toContainEqual(expect.objectContaining({ kind: 'value', name: 'EVIDENCE' }));
   });
 });
+
+describe('the checks the worker runs', () => {
+  it('every http or command check the machine may ask for, at any position, is one the worker can find', () => {
+    const p = compilePlan(
+      testPlan(`
+roles: { ceo: { members: [ceo@example.com] } }
+checks: [{ name: smoke, when: { kind: http, url: "http://localhost/smoke" } }]
+tokens: [{ id: GO, role: ceo, before: full, requires: [smoke] }]
+rollback: { verify: { within: 5m, checks: [{ name: back, when: { kind: http, url: "http://localhost/back" } }] } }
+phases: [{ name: canary, percent: 10 }, { name: full, percent: 100 }]
+afterFull:
+  stabilization: { duration: 1d, gates: [{ name: soak, when: { kind: command, run: ./soak.sh } }] }
+  successCriteria: { over: 1d, checks: [{ name: suite, when: { kind: command, run: npm test } }] }
+`),
+    );
+    const asked = new Set([...p.checksInForceAt.values(), ...p.checksInForce.values()].flat());
+    expect([...asked].sort()).toEqual(['command:./soak.sh → exit 0', 'command:npm test → exit 0', 'http:GET http://localhost/back → 200', 'http:GET http://localhost/smoke → 200']);
+    for (const key of asked) expect(p.checkConditions.get(key)).toBeDefined();
+  });
+});
